@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"slices"
+	"strings"
+)
+
+// ParseScope parses a scope parameter as RFC 6749 section 3.3 defines it:
+// scope-tokens of %x21 / %x23-5B / %x5D-7E separated by single spaces. It
+// returns the tokens in order without duplicates; the empty string is no
+// scope (nil). A malformed value is a CodeInvalidScope error.
+func ParseScope(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > maxScopeLen {
+		return nil, Errorf(CodeInvalidScope, "scope is longer than %d bytes", maxScopeLen)
+	}
+	var scopes []string
+	for tok := range strings.SplitSeq(s, " ") {
+		if !ValidScopeToken(tok) {
+			return nil, Errorf(CodeInvalidScope,
+				"scope must be scope-tokens separated by single spaces (RFC 6749 section 3.3)")
+		}
+		if !slices.Contains(scopes, tok) {
+			scopes = append(scopes, tok)
+		}
+	}
+	return scopes, nil
+}
+
+// maxScopeLen bounds a scope parameter: far above any real request, far
+// below what would make the quadratic de-duplication above matter.
+const maxScopeLen = 1024
+
+// ValidScopeToken reports whether tok is an RFC 6749 section 3.3 scope-token.
+func ValidScopeToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+// FormatScope joins scopes into a scope parameter.
+func FormatScope(scopes []string) string { return strings.Join(scopes, " ") }
+
+// MissingScopes returns the scopes of want that have lacks, in want's order.
+func MissingScopes(have, want []string) []string {
+	var missing []string
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// intersectScopes returns the scopes of a that b also has, in a's order.
+func intersectScopes(a, b []string) []string {
+	out := []string{}
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

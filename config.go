@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"authql/auth"
+)
+
+// config is every setting of SPEC.md's configuration table.
+type config struct {
+	addr         string
+	dbPath       string
+	jwtSecret    string
+	jwtIssuer    string
+	jwtAudience  string
+	accessTTL    time.Duration
+	refreshTTL   time.Duration
+	reuseGrace   time.Duration
+	bcryptCost   int
+	signup       bool
+	corsOrigins  string
+	now          func() time.Time // the clock; tests replace it
+	shutdownWait time.Duration    // how long SIGTERM waits for requests in flight
+}
+
+// setting ties a flag to its environment variable.
+type setting struct {
+	env, flag string
+	define    func(fs *flag.FlagSet)
+}
+
+func (c *config) settings() []setting {
+	return []setting{
+		{"ADDR", "addr", func(fs *flag.FlagSet) { fs.StringVar(&c.addr, "addr", ":8080", "listen `address`") }},
+		{"DB_PATH", "db", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.dbPath, "db", "authql.db", "SQLite `file` (created and migrated on start)")
+		}},
+		{"JWT_SECRET", "jwt-secret", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 `key`, at least 32 bytes (default: generated once, stored in the database)")
+		}},
+		{"JWT_ISSUER", "jwt-issuer", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.jwtIssuer, "jwt-issuer", "authql", "iss claim, checked on every token")
+		}},
+		{"JWT_AUDIENCE", "jwt-audience", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.jwtAudience, "jwt-audience", "", "aud claim when set, checked on every token")
+		}},
+		{"ACCESS_TOKEN_TTL", "access-token-ttl", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.accessTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
+		}},
+		{"REFRESH_TOKEN_TTL", "refresh-token-ttl", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 720*time.Hour, "refresh token and session lifetime")
+		}},
+		{"BCRYPT_COST", "bcrypt-cost", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for new password hashes (4..31)")
+		}},
+		{"SIGNUP", "signup", func(fs *flag.FlagSet) {
+			fs.BoolVar(&c.signup, "signup", true, "whether the signup mutation is open")
+		}},
+		{"REFRESH_REUSE_GRACE", "refresh-reuse-grace", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.reuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a replayed refresh token is not treated as theft")
+		}},
+		{"CORS_ORIGINS", "cors-origins", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.corsOrigins, "cors-origins", "*", "comma-separated allowed browser `origins`")
+		}},
+	}
+}
+
+// bind defines the flags named in only (all when only is empty) on fs, with
+// their environment variables in the usage text.
+func (c *config) bind(fs *flag.FlagSet, only ...string) []setting {
+	var bound []setting
+	for _, s := range c.settings() {
+		if len(only) > 0 && !slices.Contains(only, s.flag) {
+			continue
+		}
+		s.define(fs)
+		f := fs.Lookup(s.flag)
+		f.Usage += " [$" + s.env + "]"
+		bound = append(bound, s)
+	}
+	return bound
+}
+
+// parse parses args into fs, then applies the environment to every bound
+// setting that args did not set (the flag wins), then checks the values. Each
+// error names the setting at fault.
+func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	for _, s := range bound {
+		v := getenv(s.env)
+		if onCommandLine[s.flag] || v == "" {
+			continue
+		}
+		if err := fs.Set(s.flag, v); err != nil {
+			return fmt.Errorf("invalid %s %q: %v", s.env, v, err)
+		}
+	}
+	return c.validate(bound)
+}
+
+// validate checks the values flag parsing cannot.
+func (c *config) validate(bound []setting) error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		for _, s := range bound {
+			if s.flag == flagName {
+				errs = append(errs, fmt.Errorf("invalid %s (-%s): %s", s.env, s.flag, fmt.Sprintf(format, args...)))
+			}
+		}
+	}
+	if c.addr == "" {
+		bad("addr", "must not be empty")
+	}
+	if c.dbPath == "" || c.dbPath == ":memory:" {
+		bad("db", "must name a file")
+	}
+	if c.jwtSecret != "" && len(c.jwtSecret) < auth.MinSecretLen {
+		bad("jwt-secret", "is %d bytes; it must be at least %d", len(c.jwtSecret), auth.MinSecretLen)
+	}
+	if c.jwtIssuer == "" {
+		bad("jwt-issuer", "must not be empty")
+	}
+	if c.accessTTL <= 0 {
+		bad("access-token-ttl", "must be positive")
+	}
+	if c.refreshTTL <= 0 {
+		bad("refresh-token-ttl", "must be positive")
+	}
+	if c.reuseGrace < 0 {
+		bad("refresh-reuse-grace", "must not be negative")
+	}
+	if c.bcryptCost < 4 || c.bcryptCost > 31 {
+		bad("bcrypt-cost", "is %d; it must be 4..31", c.bcryptCost)
+	}
+	if _, err := c.origins(); err != nil {
+		bad("cors-origins", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// origins parses CORS_ORIGINS: "*" or comma-separated scheme://host[:port].
+func (c *config) origins() ([]string, error) {
+	var out []string
+	for o := range strings.SplitSeq(c.corsOrigins, ",") {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			out = append(out, o)
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (c *config) serviceConfig(secret []byte) auth.Config {
+	return auth.Config{
+		Secret:            secret,
+		Issuer:            c.jwtIssuer,
+		Audience:          c.jwtAudience,
+		AccessTokenTTL:    c.accessTTL,
+		RefreshTokenTTL:   c.refreshTTL,
+		RefreshReuseGrace: c.reuseGrace,
+		BcryptCost:        c.bcryptCost,
+		SignupClosed:      !c.signup,
+		Now:               c.now,
+	}
+}
+
+// usageError is bad input on the command line; the program exits with 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,174 @@
+// Package db stores authql's users, sessions and settings in SQLite. It
+// implements auth.Store with plain SQL.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+
+	"authql/auth"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// busyTimeout is how long a connection waits for another process (the CLI
+// beside the server) to release the write lock before giving up with
+// auth.ErrBusy.
+const busyTimeout = 5 * time.Second
+
+// DB is an open authql database: one connection that does every write, so
+// that writes queue in Go instead of failing with "database is locked", and a
+// pool of read-only connections that WAL lets read beside it.
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+}
+
+var _ auth.Store = (*DB)(nil)
+
+// Open opens (creating it if needed) the SQLite file at path and applies the
+// migrations it lacks.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || path == ":memory:" {
+		// Every pooled connection would get its own empty database.
+		return nil, errors.New("the database path must name a file")
+	}
+	write, err := sql.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	db := &DB{write: write}
+	if err := db.migrate(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite3", dsn(path, url.Values{"_query_only": {"true"}, "_txlock": {"deferred"}}))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	db.read = read
+	return db, nil
+}
+
+// dsn is the go-sqlite3 data source for path. Per-connection settings go
+// here, not in PRAGMA statements, because a PRAGMA run with Exec reaches only
+// one connection of the pool.
+func dsn(path string, extra url.Values) string {
+	q := url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_foreign_keys": {"on"},
+		"_busy_timeout": {fmt.Sprint(busyTimeout.Milliseconds())},
+	}
+	for k, v := range extra {
+		q[k] = v
+	}
+	// A SQLite URI filename: the path with the characters that would end it
+	// or start an escape percent-encoded.
+	return "file:" + uriPath.Replace(path) + "?" + q.Encode()
+}
+
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+func (db *DB) migrate(ctx context.Context) error {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, dir, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Secret returns the value of setting key, storing generate() first if the
+// key has none. Concurrent callers, in this process or another, all get the
+// first value stored.
+func (db *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, generate())
+	if err != nil {
+		return nil, dbError(err)
+	}
+	var value []byte
+	err = db.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
+	return value, dbError(err)
+}
+
+// dbError translates driver errors into the auth package's vocabulary.
+func dbError(err error) error {
+	var se sqlite3.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return auth.ErrNotFound
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
+		return fmt.Errorf("%w: %v", auth.ErrBusy, err)
+	case errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique:
+		return fmt.Errorf("%w: %v", errUnique, err)
+	}
+	return err
+}
+
+var errUnique = errors.New("unique constraint violated")
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN) and
+// commits it when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return dbError(err)
+	}
+	return dbError(tx.Commit())
+}
+
+// Times are stored as Unix nanoseconds.
+func unixNano(t time.Time) int64 { return t.UnixNano() }
+
+func fromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func fromNullUnixNano(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromUnixNano(n.Int64)
+	return &t
+}

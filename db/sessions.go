@@ -1,0 +1,162 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"authql/auth"
+)
+
+const sessionColumns = `s.id, s.user_id, s.client_id, s.user_agent, s.scopes,
+	s.created_at, s.last_used_at, s.expires_at, s.revoked_at`
+
+// scanSession scans sessionColumns and then extra from row.
+func scanSession(row interface{ Scan(...any) error }, extra ...any) (*auth.Session, error) {
+	var (
+		s                          auth.Session
+		scopes                     string
+		created, lastUsed, expires int64
+		revoked                    sql.NullInt64
+	)
+	dest := append([]any{&s.ID, &s.UserID, &s.ClientID, &s.UserAgent, &scopes,
+		&created, &lastUsed, &expires, &revoked}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, dbError(err)
+	}
+	s.Scopes = splitScopes(scopes)
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromUnixNano(created), fromUnixNano(lastUsed), fromUnixNano(expires)
+	s.RevokedAt = fromNullUnixNano(revoked)
+	return &s, nil
+}
+
+// CreateSession inserts s and its first refresh token.
+func (db *DB) CreateSession(ctx context.Context, s *auth.Session, refreshHash []byte) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
+			unixNano(s.CreatedAt), unixNano(s.LastUsedAt), unixNano(s.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
+			refreshHash, s.ID, unixNano(s.CreatedAt))
+		return err
+	})
+}
+
+// SessionWithUser returns session id and its user in one query, or
+// auth.ErrNotFound. It runs on every authenticated request.
+func (db *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
+	return scanSessionUser(db.read.QueryRowContext(ctx, `
+		SELECT `+sessionColumns+`, `+userColumns+`
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ?`, id))
+}
+
+// scanSessionUser scans sessionColumns, userColumns, then extra, from row.
+func scanSessionUser(row *sql.Row, extra ...any) (*auth.Session, *auth.User, error) {
+	var r userRow
+	s, err := scanSession(row, append(r.dest(), extra...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, r.user(), nil
+}
+
+// Sessions returns the live sessions of user userID at now, newest first.
+func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	rows, err := db.read.QueryContext(ctx, `
+		SELECT `+sessionColumns+` FROM sessions s
+		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
+		ORDER BY s.created_at DESC, s.id`, userID, unixNano(now))
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	sessions := []*auth.Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	return sessions, dbError(rows.Err())
+}
+
+// RefreshToken returns the refresh token stored under hash with its session
+// and user, or auth.ErrNotFound.
+func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
+	var rotated sql.NullInt64
+	s, u, err := scanSessionUser(db.read.QueryRowContext(ctx, `
+		SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
+		FROM refresh_tokens t
+		JOIN sessions s ON s.id = t.session_id
+		JOIN users u ON u.id = s.user_id
+		WHERE t.hash = ?`, hash), &rotated)
+	if err != nil {
+		return nil, err
+	}
+	return &auth.RefreshToken{Session: s, User: u, RotatedAt: fromNullUnixNano(rotated)}, nil
+}
+
+// RotateRefreshToken replaces the refresh token parentHash by childHash if
+// parentHash has not been rotated yet, and reports whether it did.
+func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
+	rotated := false
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var sessionID string
+		err := tx.QueryRowContext(ctx, `
+			UPDATE refresh_tokens SET rotated_at = ?
+			WHERE hash = ? AND rotated_at IS NULL
+			RETURNING session_id`, unixNano(now), parentHash).Scan(&sessionID)
+		if err == sql.ErrNoRows {
+			return nil // rotated already, by a concurrent request
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
+			childHash, sessionID, unixNano(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?`,
+			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
+			return err
+		}
+		rotated = true
+		return nil
+	})
+	return rotated, err
+}
+
+// RevokeSession ends the live session id of user userID, or returns
+// auth.ErrNotFound when there is none.
+func (db *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `
+			UPDATE sessions SET revoked_at = ?
+			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+			unixNano(now), id, userID, unixNano(now))
+	})
+}
+
+// RevokeSessions ends every live session of user userID.
+func (db *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return revokeSessions(ctx, tx, userID, now)
+	})
+}
+
+func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`,
+		unixNano(now), userID)
+	return err
+}

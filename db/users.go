@@ -1,0 +1,193 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"authql/auth"
+)
+
+const userColumns = `u.id, u.username, u.email, u.full_name, u.disabled, u.scopes, u.created_at`
+
+// userRow receives userColumns.
+type userRow struct {
+	u       auth.User
+	scopes  string
+	created int64
+}
+
+func (r *userRow) dest() []any {
+	return []any{&r.u.ID, &r.u.Username, &r.u.Email, &r.u.FullName, &r.u.Disabled, &r.scopes, &r.created}
+}
+
+func (r *userRow) user() *auth.User {
+	r.u.Scopes, r.u.CreatedAt = splitScopes(r.scopes), fromUnixNano(r.created)
+	return &r.u
+}
+
+// scanUser scans userColumns, then extra, from row.
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (*auth.User, error) {
+	var r userRow
+	if err := row.Scan(append(r.dest(), extra...)...); err != nil {
+		return nil, dbError(err)
+	}
+	return r.user(), nil
+}
+
+// splitScopes reads a stored space-delimited scope list; never nil, so that
+// GraphQL's [String!]! gets [] for a user without scopes.
+func splitScopes(s string) []string {
+	return append([]string{}, strings.Fields(s)...)
+}
+
+// CreateUser inserts u. It returns auth.ErrUsernameTaken when the username's
+// key is taken.
+func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) error {
+	_, err := db.write.ExecContext(ctx, `
+		INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
+		u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
+	err = dbError(err)
+	if errors.Is(err, errUnique) {
+		return auth.ErrUsernameTaken
+	}
+	return err
+}
+
+// UserByUsername returns the user with username key key and its password
+// hash, or auth.ErrNotFound.
+func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, []byte, error) {
+	var hash []byte
+	row := db.read.QueryRowContext(ctx,
+		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.username_key = ?`, key)
+	u, err := scanUser(row, &hash)
+	return u, hash, err
+}
+
+// UserByID returns the user with id and its password hash, or
+// auth.ErrNotFound.
+func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, []byte, error) {
+	var hash []byte
+	row := db.read.QueryRowContext(ctx,
+		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.id = ?`, id)
+	u, err := scanUser(row, &hash)
+	return u, hash, err
+}
+
+// SetPasswordHash replaces the password hash of user id and, when
+// revokeOthersAt is non-zero, revokes its live sessions but keepSession.
+// It returns auth.ErrNotFound for an unknown user.
+func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, keepSession string, revokeOthersAt time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
+			return err
+		}
+		if revokeOthersAt.IsZero() {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `
+			UPDATE sessions SET revoked_at = ?
+			WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
+			unixNano(revokeOthersAt), id, keepSession)
+		return err
+	})
+}
+
+// SetUserDisabled sets the disabled flag of user id; disabling revokes its
+// live sessions at now. It returns the user or auth.ErrNotFound.
+func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
+	var u *auth.User
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateOne(ctx, tx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id); err != nil {
+			return err
+		}
+		if disabled {
+			if err := revokeSessions(ctx, tx, id, now); err != nil {
+				return err
+			}
+		}
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
+		return err
+	})
+	return u, err
+}
+
+// SetUserScopes replaces the scopes of user id and returns the user, or
+// auth.ErrNotFound.
+func (db *DB) SetUserScopes(ctx context.Context, id string, scopes []string) (*auth.User, error) {
+	var u *auth.User
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateOne(ctx, tx, `UPDATE users SET scopes = ? WHERE id = ?`, auth.FormatScope(scopes), id); err != nil {
+			return err
+		}
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
+		return err
+	})
+	return u, err
+}
+
+// DeleteUser deletes user id with its sessions and refresh tokens, or
+// returns auth.ErrNotFound.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `DELETE FROM users WHERE id = ?`, id)
+	})
+}
+
+// ListUsers returns up to limit users after cursor in creation order, and
+// the cursor of each. A cursor is the user's row number, opaque to clients.
+func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.User, []string, error) {
+	var after int64
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !strings.HasPrefix(string(raw), "user:") {
+			return nil, nil, auth.ErrBadCursor
+		}
+		if after, err = strconv.ParseInt(strings.TrimPrefix(string(raw), "user:"), 10, 64); err != nil {
+			return nil, nil, auth.ErrBadCursor
+		}
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+userColumns+`, u.seq FROM users u WHERE u.seq > ? ORDER BY u.seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, nil, dbError(err)
+	}
+	defer rows.Close()
+	var (
+		users   []*auth.User
+		cursors []string
+	)
+	for rows.Next() {
+		var seq int64
+		u, err := scanUser(rows, &seq)
+		if err != nil {
+			return nil, nil, err
+		}
+		users = append(users, u)
+		cursors = append(cursors, base64.RawURLEncoding.EncodeToString([]byte("user:"+strconv.FormatInt(seq, 10))))
+	}
+	return users, cursors, dbError(rows.Err())
+}
+
+// updateOne runs a statement that must change exactly one row, else
+// auth.ErrNotFound.
+func updateOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return auth.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+// Package graph is authql's GraphQL edge: resolvers that translate between
+// the schema in schema/ and auth.Service, the @auth directive, and the
+// error presenter. Code under generated/ and model/ comes from gqlgen.
+package graph
+
+//go:generate go tool gqlgen generate
+
+import (
+	"log/slog"
+
+	"authql/auth"
+)
+
+// Resolver is the one place dependencies come into the resolvers.
+type Resolver struct {
+	Service *auth.Service
+	Logger  *slog.Logger
+}

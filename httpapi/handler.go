@@ -1,0 +1,71 @@
+// Package httpapi is authql's HTTP edge: the routes, the OAuth2 token
+// endpoint (RFC 6749), the bearer middleware (RFC 6750) and the middleware
+// every request passes through. It receives the GraphQL handler as an
+// http.Handler and never imports the graph package.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
+
+	"authql/auth"
+)
+
+// maxQueryBody bounds a GraphQL request body.
+const maxQueryBody = 1 << 20
+
+// Options are what NewHandler wires together.
+type Options struct {
+	Service *auth.Service
+	// GraphQL serves /query; it finds the bearer user in the context.
+	GraphQL http.Handler
+	// Ping checks that the database answers, for /healthz.
+	Ping func(context.Context) error
+	// CORSOrigins are the browser origins allowed to call the API; "*"
+	// allows any.
+	CORSOrigins []string
+	Logger      *slog.Logger
+}
+
+// NewHandler returns the whole HTTP surface of authql. Go's ServeMux
+// answers other methods on these paths with 405 and an Allow header.
+func NewHandler(o Options) http.Handler {
+	withUser := bearer(o.Service, o.Logger)
+	graphql := withUser(http.MaxBytesHandler(o.GraphQL, maxQueryBody))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
+	mux.Handle("GET /query", graphql)
+	mux.Handle("POST /query", graphql)
+	mux.Handle("POST /token", tokenHandler(o.Service, o.Logger))
+	mux.Handle("GET /healthz", health(o.Ping))
+
+	var h http.Handler = mux
+	h = cors.New(cors.Options{
+		AllowedOrigins: o.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		MaxAge:         600,
+	}).Handler(h)
+	h = logRequests(o.Logger, h)
+	return h
+}
+
+// health answers 200 {"status":"ok"} when the database answers, else 503.
+func health(ping func(context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Cache-Control", "no-store")
+		if err := ping(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, "application/json", map[string]string{"status": "unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+	})
+}

@@ -1,0 +1,157 @@
+// Command authql is a GraphQL authentication server: a login mutation and a
+// me query beside an OAuth2 token endpoint, over SQLite. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"authql/auth"
+	"authql/db"
+	"authql/graph"
+	"authql/httpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authql:", err)
+		if _, ok := errors.AsType[*usageError](err); ok {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: the server, or with a first argument that is not
+// a flag, a CLI command. It returns when ctx is done or on a fatal error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] != "" && args[1][0] != '-' {
+		return runCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	}
+	var cfg config
+	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: authql [flags]\n       authql user add -username NAME [-scopes SCOPES]  (password on stdin)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	bound := cfg.bind(fs)
+	if err := cfg.parse(fs, bound, args[1:], getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+// serve runs the server until ctx is done, then lets requests in flight
+// finish.
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (ADDR): %w", cfg.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "authql listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	wait := cfg.shutdownWait
+	if wait == 0 {
+		wait = 15 * time.Second
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	logger.Info("shutting down")
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// app is authql assembled from a configuration: what serve runs and what the
+// tests drive over httptest.
+type app struct {
+	db      *db.DB
+	service *auth.Service
+	handler http.Handler
+}
+
+func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
+	store, svc, err := openService(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	origins, err := cfg.origins()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	handler := httpapi.NewHandler(httpapi.Options{
+		Service:     svc,
+		GraphQL:     graph.NewHandler(svc, logger),
+		Ping:        store.Ping,
+		CORSOrigins: origins,
+		Logger:      logger,
+	})
+	return &app{db: store, service: svc, handler: handler}, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// openService opens the database and builds the service over it, with the
+// configured JWT secret or the one stored in the database.
+func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *auth.Service, error) {
+	store, err := db.Open(ctx, cfg.dbPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+	}
+	secret := []byte(cfg.jwtSecret)
+	if len(secret) == 0 {
+		if secret, err = store.Secret(ctx, "jwt_secret", auth.GenerateSecret); err != nil {
+			store.Close()
+			return nil, nil, fmt.Errorf("read the stored JWT secret: %w", err)
+		}
+	}
+	sc := cfg.serviceConfig(secret)
+	sc.Logger = logger
+	svc, err := auth.NewService(store, sc)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, svc, nil
+}
