@@ -83,8 +83,7 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 // withServiceDefaults fills the settings a command does not bind, which the
 // service needs but the command does not use, with their defaults.
 func withServiceDefaults(cfg config) config {
-	var defaults config
-	defaults.bind(flag.NewFlagSet("", flag.ContinueOnError))
+	defaults := defaultConfig()
 	defaults.dbPath, defaults.bcryptCost = cfg.dbPath, cfg.bcryptCost
 	return defaults
 }

@@ -29,6 +29,13 @@ type config struct {
 	shutdownWait time.Duration    // how long SIGTERM waits for requests in flight
 }
 
+// defaultConfig returns the configuration with every setting at its default.
+func defaultConfig() config {
+	var c config
+	c.bind(flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}
+
 // setting ties a flag to its environment variable.
 type setting struct {
 	env, flag string

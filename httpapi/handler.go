@@ -33,7 +33,8 @@ type Options struct {
 }
 
 // NewHandler returns the whole HTTP surface of authql. Go's ServeMux
-// answers other methods on these paths with 405 and an Allow header.
+// answers other methods on these paths with 405 and an Allow header; /token
+// does so itself, to add its cache headers.
 func NewHandler(o Options) http.Handler {
 	withUser := bearer(o.Service, o.Logger)
 	graphql := withUser(http.MaxBytesHandler(o.GraphQL, maxQueryBody))
@@ -43,6 +44,7 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle("GET /query", graphql)
 	mux.Handle("POST /query", graphql)
 	mux.Handle("POST /token", tokenHandler(o.Service, o.Logger))
+	mux.HandleFunc("/token", tokenMethodNotAllowed)
 	mux.Handle("GET /healthz", health(o.Ping))
 
 	var h http.Handler = mux

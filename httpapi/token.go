@@ -48,6 +48,17 @@ func tokenHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 	})
 }
 
+// tokenMethodNotAllowed answers every method but POST on /token: 405 with
+// Allow: POST, and the cache headers of every token endpoint response.
+func tokenMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	noStore(w.Header())
+	w.Header().Set("Allow", http.MethodPost)
+	writeJSON(w, http.StatusMethodNotAllowed, "application/json", oauthErrorBody{
+		Error:       string(auth.CodeInvalidRequest),
+		Description: "the token endpoint accepts only POST",
+	})
+}
+
 func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Grant, error) {
 	form, err := readForm(w, r)
 	if err != nil {

@@ -1,0 +1,361 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"authql/auth"
+	"authql/db"
+)
+
+// clock is a settable time source for tests that expire things without
+// sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testConfig is a service configuration for tests: the cheapest bcrypt cost
+// and a fixed clock.
+func testConfig(c *clock) auth.Config {
+	return auth.Config{
+		Secret:            []byte("0123456789abcdef0123456789abcdef"),
+		Issuer:            "authql-test",
+		AccessTokenTTL:    15 * time.Minute,
+		RefreshTokenTTL:   24 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second,
+		BcryptCost:        4,
+		Now:               c.Now,
+	}
+}
+
+// mustOpenDB opens a new database file in a temporary directory.
+func mustOpenDB(tb testing.TB) *db.DB {
+	tb.Helper()
+	store, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "authql.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store
+}
+
+// mustService returns a service over a new database, its store and its
+// clock; edit may change the configuration.
+func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.DB, *clock) {
+	tb.Helper()
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	cfg := testConfig(c)
+	for _, e := range edit {
+		e(&cfg)
+	}
+	store := mustOpenDB(tb)
+	svc, err := auth.NewService(store, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, store, c
+}
+
+func mustCreateUser(tb testing.TB, svc *auth.Service, username, password string, scopes ...string) *auth.User {
+	tb.Helper()
+	u, err := svc.CreateUser(context.Background(), auth.NewUser{Username: username, Password: password, Scopes: scopes})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+func mustLogin(tb testing.TB, svc *auth.Service, username, password string) *auth.Grant {
+	tb.Helper()
+	g, err := svc.Login(context.Background(), auth.PasswordGrant{Username: username, Password: password})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+// wantCode fails unless err is an *auth.Error with code.
+func wantCode(tb testing.TB, err error, code auth.Code) *auth.Error {
+	tb.Helper()
+	ae, ok := errors.AsType[*auth.Error](err)
+	if !ok || ae.Code != code {
+		tb.Fatalf("err = %v; want code %s", err, code)
+	}
+	return ae
+}
+
+func TestLoginAnswersUnknownUserWrongPasswordAndDisabledAlike(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	bob := mustCreateUser(t, svc, "bob", "battery staple")
+	if _, err := svc.SetUserDisabled(ctx, bob.ID, true); err != nil {
+		t.Fatal(err)
+	}
+
+	var messages []string
+	for _, req := range []auth.PasswordGrant{
+		{Username: "nobody", Password: "correct horse"},
+		{Username: "alice", Password: "wrong password"},
+		{Username: "bob", Password: "battery staple"},
+		{Username: "alice", Password: "correct horse" + string(make([]byte, 80))},
+	} {
+		_, err := svc.Login(ctx, req)
+		messages = append(messages, wantCode(t, err, auth.CodeInvalidGrant).Message)
+	}
+	for _, m := range messages[1:] {
+		if m != messages[0] {
+			t.Errorf("messages differ: %q", messages)
+		}
+	}
+}
+
+func TestLoginIgnoresUsernameCase(t *testing.T) {
+	svc, _, _ := mustService(t)
+	mustCreateUser(t, svc, "Alice", "correct horse")
+	if g := mustLogin(t, svc, "aLICE", "correct horse"); g.User.Username != "Alice" {
+		t.Errorf("username = %q; want Alice", g.User.Username)
+	}
+	_, err := svc.CreateUser(context.Background(), auth.NewUser{Username: "ALICE", Password: "another password"})
+	if ae := wantCode(t, err, auth.CodeInvalidRequest); ae.Field != "username" {
+		t.Errorf("field = %q; want username", ae.Field)
+	}
+}
+
+func TestLoginScope(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse", "users:read", "users:write")
+	for _, tc := range []struct {
+		scope string
+		want  string
+		code  auth.Code
+	}{
+		{scope: "", want: "users:read users:write"},
+		{scope: "users:write", want: "users:write"},
+		{scope: "users:read users:read", want: "users:read"},
+		{scope: "admin", code: auth.CodeInvalidScope},
+		{scope: "users:read  users:write", code: auth.CodeInvalidScope},
+		{scope: `bad"scope`, code: auth.CodeInvalidScope},
+	} {
+		g, err := svc.Login(ctx, auth.PasswordGrant{Username: "alice", Password: "correct horse", Scope: tc.scope})
+		if tc.code != "" {
+			wantCode(t, err, tc.code)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("scope %q: %v", tc.scope, err)
+		}
+		if got := auth.FormatScope(g.Scopes); got != tc.want {
+			t.Errorf("scope %q: got %q; want %q", tc.scope, got, tc.want)
+		}
+	}
+}
+
+func TestLoginUpgradesWeakerHash(t *testing.T) {
+	svc, store, c := mustService(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, svc, "alice", "correct horse")
+	stronger, err := auth.NewService(store, func() auth.Config { cfg := testConfig(c); cfg.BcryptCost = 5; return cfg }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustLogin(t, stronger, "alice", "correct horse")
+	_, hash, err := store.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(hash[4:6]); got != "05" {
+		t.Errorf("hash cost after login = %s; want 05", got)
+	}
+	mustLogin(t, stronger, "alice", "correct horse")
+}
+
+func TestRefreshRotates(t *testing.T) {
+	svc, _, c := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse", "users:read")
+	first := mustLogin(t, svc, "alice", "correct horse")
+
+	c.Advance(time.Minute)
+	second, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: first.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.RefreshToken == first.RefreshToken {
+		t.Error("refresh token did not rotate")
+	}
+	if second.Session.ID != first.Session.ID {
+		t.Errorf("session = %s; want %s", second.Session.ID, first.Session.ID)
+	}
+	if _, err := svc.Authenticate(ctx, second.AccessToken); err != nil {
+		t.Errorf("new access token: %v", err)
+	}
+	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: second.RefreshToken, Scope: "users:write"}); err == nil {
+		t.Error("refresh widened the scope")
+	} else {
+		wantCode(t, err, auth.CodeInvalidScope)
+	}
+	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: second.RefreshToken, ClientID: "other-app"})
+	wantCode(t, err, auth.CodeInvalidGrant)
+}
+
+func TestRefreshReplayWithinGraceGetsSameChild(t *testing.T) {
+	svc, _, c := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	g := mustLogin(t, svc, "alice", "correct horse")
+
+	a, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(9 * time.Second)
+	b, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	if err != nil {
+		t.Fatalf("replay within grace: %v", err)
+	}
+	if a.RefreshToken != b.RefreshToken {
+		t.Errorf("replay got %s; want the same child %s", b.RefreshToken, a.RefreshToken)
+	}
+	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: b.RefreshToken}); err != nil {
+		t.Errorf("child after replay: %v", err)
+	}
+}
+
+func TestRefreshReplayAfterGraceRevokesSession(t *testing.T) {
+	svc, _, c := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	g := mustLogin(t, svc, "alice", "correct horse")
+	other := mustLogin(t, svc, "alice", "correct horse")
+
+	child, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(11 * time.Second)
+	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	wantCode(t, err, auth.CodeInvalidGrant)
+
+	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: child.RefreshToken})
+	wantCode(t, err, auth.CodeInvalidGrant)
+	_, err = svc.Authenticate(ctx, child.AccessToken)
+	wantCode(t, err, auth.CodeInvalidToken)
+	if _, err := svc.Authenticate(ctx, other.AccessToken); err != nil {
+		t.Errorf("another session of the user was revoked too: %v", err)
+	}
+}
+
+func TestRefreshConcurrentlyGetsOneChild(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	g := mustLogin(t, svc, "alice", "correct horse")
+
+	const n = 50
+	var wg sync.WaitGroup
+	tokens := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			grant, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+			if err == nil {
+				tokens[i] = grant.RefreshToken
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("refresh %d: %v", i, errs[i])
+		}
+		if tokens[i] != tokens[0] {
+			t.Fatalf("refresh %d got %s; want %s", i, tokens[i], tokens[0])
+		}
+	}
+	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: tokens[0]}); err != nil {
+		t.Errorf("session was revoked by concurrent refreshes: %v", err)
+	}
+}
+
+func TestRefreshAfterSessionExpiry(t *testing.T) {
+	svc, _, c := mustService(t)
+	mustCreateUser(t, svc, "alice", "correct horse")
+	g := mustLogin(t, svc, "alice", "correct horse")
+	c.Advance(24*time.Hour + time.Second)
+	_, err := svc.Refresh(context.Background(), auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	wantCode(t, err, auth.CodeInvalidGrant)
+}
+
+func TestRefreshGarbage(t *testing.T) {
+	svc, _, _ := mustService(t)
+	for _, tok := range []string{"x", "not a token at all", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		_, err := svc.Refresh(context.Background(), auth.RefreshGrant{RefreshToken: tok})
+		wantCode(t, err, auth.CodeInvalidGrant)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	a := mustLogin(t, svc, "alice", "correct horse")
+	b := mustLogin(t, svc, "alice", "correct horse")
+	c := mustLogin(t, svc, "alice", "correct horse")
+
+	id, err := svc.Authenticate(ctx, a.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Authenticate(ctx, a.AccessToken)
+	wantCode(t, err, auth.CodeInvalidToken)
+	if id, err = svc.Authenticate(ctx, b.AccessToken); err != nil {
+		t.Fatalf("other session: %v", err)
+	}
+	if err := svc.Logout(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*auth.Grant{b, c} {
+		_, err = svc.Authenticate(ctx, g.AccessToken)
+		wantCode(t, err, auth.CodeInvalidToken)
+		_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+		wantCode(t, err, auth.CodeInvalidGrant)
+	}
+}
+
+func TestSignupClosed(t *testing.T) {
+	svc, _, _ := mustService(t, func(c *auth.Config) { c.SignupClosed = true })
+	_, err := svc.Signup(context.Background(), auth.NewUser{Username: "alice", Password: "correct horse"}, "", "")
+	wantCode(t, err, auth.CodeForbidden)
+}
+
+func TestNewServiceRefusesShortSecret(t *testing.T) {
+	c := &clock{}
+	cfg := testConfig(c)
+	cfg.Secret = []byte("too short")
+	if _, err := auth.NewService(mustOpenDB(t), cfg); err == nil {
+		t.Error("NewService accepted a 9-byte secret")
+	}
+}
