@@ -1,0 +1,223 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+const authPayloadFields = `accessToken tokenType expiresIn refreshToken scope user { id username email fullName disabled scopes createdAt }`
+
+type authPayload struct {
+	AccessToken  string
+	TokenType    string
+	ExpiresIn    int
+	RefreshToken string
+	Scope        string
+	User         struct {
+		ID, Username    string
+		Email, FullName *string
+		Disabled        bool
+		Scopes          []string
+		CreatedAt       string
+	}
+}
+
+// TestGraphQLAccountFlow is what a playground or Apollo user does: signup,
+// me, login, refreshToken, logout, then me again with the dead token.
+func TestGraphQLAccountFlow(t *testing.T) {
+	ta := newTestApp(t)
+
+	_, resp := ta.graphql("", `mutation($in: SignupInput!) { signup(input: $in) { `+authPayloadFields+` } }`,
+		map[string]any{"in": map[string]any{"username": "Dana", "password": alicePassword, "email": "dana@example.com"}})
+	var signup authPayload
+	decode(t, resp, "signup", &signup)
+	if signup.TokenType != "Bearer" || signup.ExpiresIn != 900 || signup.Scope != "" || signup.User.Username != "Dana" ||
+		signup.User.Email == nil || *signup.User.Email != "dana@example.com" || signup.User.FullName != nil ||
+		len(signup.User.Scopes) != 0 || signup.User.CreatedAt == "" {
+		t.Errorf("signup = %+v", signup)
+	}
+	wantMe(t, ta, signup.AccessToken, "Dana")
+
+	_, resp = ta.graphql("", `mutation { login(username: "dana", password: "wrong password") { accessToken } }`, nil)
+	if code := resp.code(t); code != "INVALID_GRANT" {
+		t.Errorf("wrong password: code %s; want INVALID_GRANT", code)
+	}
+	if string(resp.Data["login"]) != "" && string(resp.Data["login"]) != "null" {
+		t.Errorf("wrong password: data.login = %s", resp.Data["login"])
+	}
+
+	_, resp = ta.graphql("", `mutation($p: String!) { login(username: "dana", password: $p) { `+authPayloadFields+` } }`,
+		map[string]any{"p": alicePassword})
+	var login authPayload
+	decode(t, resp, "login", &login)
+	if login.User.ID != signup.User.ID || login.AccessToken == signup.AccessToken {
+		t.Errorf("login = %+v", login)
+	}
+
+	_, resp = ta.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`,
+		map[string]any{"r": login.RefreshToken})
+	var refreshed authPayload
+	decode(t, resp, "refreshToken", &refreshed)
+	if refreshed.RefreshToken == "" || refreshed.RefreshToken == login.RefreshToken {
+		t.Errorf("refreshToken did not rotate: %+v", refreshed)
+	}
+	wantMe(t, ta, refreshed.AccessToken, "Dana")
+
+	_, resp = ta.graphql(refreshed.AccessToken, `mutation { logout }`, nil)
+	var ok bool
+	decode(t, resp, "logout", &ok)
+	if !ok {
+		t.Error("logout = false")
+	}
+	httpResp, resp := ta.graphql(refreshed.AccessToken, `{ me { id } }`, nil)
+	if httpResp.StatusCode != 401 || resp.code(t) != "UNAUTHENTICATED" {
+		t.Errorf("me after logout: %d %+v; want 401 UNAUTHENTICATED", httpResp.StatusCode, resp.Errors)
+	}
+	wantMe(t, ta, signup.AccessToken, "Dana") // the signup session is still live
+
+	_, resp = ta.graphql(signup.AccessToken, `mutation { logout(allSessions: true) }`, nil)
+	decode(t, resp, "logout", &ok)
+	if httpResp, _ := ta.graphql(signup.AccessToken, `{ me { id } }`, nil); httpResp.StatusCode != 401 {
+		t.Errorf("me after logout(allSessions): %d; want 401", httpResp.StatusCode)
+	}
+	_, resp = ta.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`,
+		map[string]any{"r": signup.RefreshToken})
+	if code := resp.code(t); code != "INVALID_GRANT" {
+		t.Errorf("refresh after logout: %s; want INVALID_GRANT", code)
+	}
+}
+
+// login and /token are one code path: a GraphQL token works on /token's
+// refresh grant and the other way round.
+func TestGraphQLLoginAndTokenEndpointShareSessions(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword, "users:read")
+	_, resp := ta.graphql("", `mutation($p: String!) { login(username: "alice", password: $p, scope: "users:read") { refreshToken scope } }`,
+		map[string]any{"p": alicePassword})
+	var login authPayload
+	decode(t, resp, "login", &login)
+	if login.Scope != "users:read" {
+		t.Errorf("scope = %q", login.Scope)
+	}
+	httpResp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {login.RefreshToken}})
+	if httpResp.StatusCode != 200 {
+		t.Errorf("/token refresh of a GraphQL login: %d %s", httpResp.StatusCode, body)
+	}
+}
+
+func TestGraphQLErrors(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword)
+	token := ta.login("alice", alicePassword).AccessToken
+	ta.addUser("taken", alicePassword)
+
+	for _, tc := range []struct {
+		name      string
+		token     string
+		query     string
+		vars      map[string]any
+		wantCode  string
+		wantField string
+		wantMsg   string
+	}{
+		{name: "anonymous me", query: `{ me { id } }`, wantCode: "UNAUTHENTICATED"},
+		{name: "anonymous logout", query: `mutation { logout }`, wantCode: "UNAUTHENTICATED"},
+		{name: "users without users:read", token: token, query: `{ users { edges { node { id } } } }`, wantCode: "FORBIDDEN"},
+		{name: "setUserScopes without users:write", token: token, query: `mutation { setUserScopes(id: "x", scopes: []) { id } }`, wantCode: "FORBIDDEN"},
+		{name: "wrong password", query: `mutation { login(username: "alice", password: "wrong password") { accessToken } }`, wantCode: "INVALID_GRANT"},
+		{name: "unknown user", query: `mutation { login(username: "nobody", password: "wrong password") { accessToken } }`, wantCode: "INVALID_GRANT"},
+		{name: "scope not granted", query: `mutation($p: String!) { login(username: "alice", password: $p, scope: "users:write") { accessToken } }`,
+			vars: map[string]any{"p": alicePassword}, wantCode: "INVALID_SCOPE"},
+		{name: "malformed scope", query: `mutation($p: String!) { login(username: "alice", password: $p, scope: " x") { accessToken } }`,
+			vars: map[string]any{"p": alicePassword}, wantCode: "INVALID_SCOPE"},
+		{name: "bad refresh token", query: `mutation { refreshToken(refreshToken: "nope") { accessToken } }`, wantCode: "INVALID_GRANT"},
+		{name: "signup short password", query: `mutation { signup(input: {username: "erin", password: "short"}) { accessToken } }`,
+			wantCode: "BAD_USER_INPUT", wantField: "password", wantMsg: "at least 8"},
+		{name: "signup password over 72 bytes", query: `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
+			vars: map[string]any{"p": strings.Repeat("x", 73)}, wantCode: "BAD_USER_INPUT", wantField: "password", wantMsg: "72 bytes"},
+		{name: "signup username taken", query: `mutation($p: String!) { signup(input: {username: "TAKEN", password: $p}) { accessToken } }`,
+			vars: map[string]any{"p": alicePassword}, wantCode: "BAD_USER_INPUT", wantField: "username"},
+		{name: "signup username with space", query: `mutation($p: String!) { signup(input: {username: "er in", password: $p}) { accessToken } }`,
+			vars: map[string]any{"p": alicePassword}, wantCode: "BAD_USER_INPUT", wantField: "username"},
+		{name: "signup bad email", query: `mutation($p: String!) { signup(input: {username: "erin", password: $p, email: "not an email"}) { accessToken } }`,
+			vars: map[string]any{"p": alicePassword}, wantCode: "BAD_USER_INPUT", wantField: "email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			httpResp, resp := ta.graphql(tc.token, tc.query, tc.vars)
+			if httpResp.StatusCode != http.StatusOK {
+				t.Errorf("status = %d; want 200", httpResp.StatusCode)
+			}
+			if code := resp.code(t); code != tc.wantCode {
+				t.Errorf("code = %s; want %s (%+v)", code, tc.wantCode, resp.Errors)
+			}
+			e := resp.Errors[0]
+			if field, _ := e.Extensions["field"].(string); field != tc.wantField {
+				t.Errorf("extensions.field = %q; want %q", field, tc.wantField)
+			}
+			if !strings.Contains(e.Message, tc.wantMsg) || len(e.Path) == 0 {
+				t.Errorf("error = %+v; want a path and a message containing %q", e, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestGraphQLForbiddenListsRequiredScopes(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword, "users:read")
+	token := ta.login("alice", alicePassword).AccessToken
+	_, resp := ta.graphql(token, `mutation { setUserDisabled(id: "x", disabled: true) { id } }`, nil)
+	if resp.code(t) != "FORBIDDEN" {
+		t.Fatalf("errors = %+v", resp.Errors)
+	}
+	scopes, _ := resp.Errors[0].Extensions["requiredScopes"].([]any)
+	if len(scopes) != 1 || scopes[0] != "users:write" {
+		t.Errorf("requiredScopes = %v; want [users:write]", resp.Errors[0].Extensions["requiredScopes"])
+	}
+}
+
+func TestGraphQLSignupClosed(t *testing.T) {
+	ta := newTestApp(t, func(c *config) { c.signup = false })
+	_, resp := ta.graphql("", `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
+		map[string]any{"p": alicePassword})
+	if code := resp.code(t); code != "FORBIDDEN" {
+		t.Errorf("code = %s; want FORBIDDEN", code)
+	}
+}
+
+// An internal failure shows a generic message and a request id, never its
+// cause, and the cause is logged under that id.
+func TestGraphQLInternalErrorIsHidden(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword)
+	ta.app.db.Close() // every query now fails inside database/sql
+	_, resp := ta.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`,
+		map[string]any{"p": alicePassword})
+	if code := resp.code(t); code != "INTERNAL_SERVER_ERROR" {
+		t.Fatalf("code = %s; want INTERNAL_SERVER_ERROR", code)
+	}
+	e := resp.Errors[0]
+	reqID, _ := e.Extensions["requestId"].(string)
+	if e.Message != "internal server error" || reqID == "" {
+		t.Errorf("error = %+v; want a generic message and a requestId", e)
+	}
+	if logs := ta.logs.String(); !strings.Contains(logs, "request_id="+reqID) || !strings.Contains(logs, "closed") {
+		t.Errorf("log does not name the cause under request id %s:\n%s", reqID, logs)
+	}
+}
+
+// GraphQL over HTTP: GET serves queries and never mutations.
+func TestGraphQLOverGET(t *testing.T) {
+	ta := newTestApp(t)
+	get := func(query string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, ta.URL+"/query?query="+url.QueryEscape(query), nil)
+		return ta.do(req)
+	}
+	if resp, body := get(`{ __typename }`); resp.StatusCode != 200 || !strings.Contains(string(body), `"Query"`) {
+		t.Errorf("GET query: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := get(`mutation { logout }`); resp.StatusCode == 200 && !strings.Contains(string(body), "errors") {
+		t.Errorf("GET mutation ran: %d %s", resp.StatusCode, body)
+	}
+}

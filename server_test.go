@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRun runs the program as main does, serving on a free port, and
+// returns its base URL and a function that stops it and returns run's error.
+func startRun(t *testing.T, env map[string]string) (string, func() error) {
+	t.Helper()
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	stdoutR, stdoutW := io.Pipe()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"authql", "-addr", "127.0.0.1:0"}, getenv, strings.NewReader(""), stdoutW, &stderr)
+		stdoutW.Close()
+	}()
+	lines := bufio.NewScanner(stdoutR)
+	if !lines.Scan() {
+		cancel()
+		t.Fatalf("run printed no address; err %v; stderr:\n%s", <-done, stderr.String())
+	}
+	go io.Copy(io.Discard, stdoutR)
+	base, ok := strings.CutPrefix(lines.Text(), "authql listening on ")
+	if !ok {
+		t.Fatalf("first line = %q", lines.Text())
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatal("run did not return after cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return base, stop
+}
+
+// TestRunEndToEnd goes through run() as a user would: start the server,
+// check /healthz, add a user with the CLI while it runs, get a token from
+// /token, query me; then restart and find the token still valid, because
+// the generated secret is kept in the database.
+func TestRunEndToEnd(t *testing.T) {
+	env := map[string]string{
+		"DB_PATH":     filepath.Join(t.TempDir(), "authql.db"),
+		"BCRYPT_COST": "4",
+	}
+	base, stop := startRun(t, env)
+
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+		t.Fatalf("/healthz = %d %s", resp.StatusCode, body)
+	}
+
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"authql", "user", "add", "-username", "alice", "-scopes", "users:read"},
+		func(k string) string { return env[k] }, strings.NewReader(alicePassword+"\n"), &out, &errOut)
+	if err != nil || !strings.Contains(out.String(), "created user alice") {
+		t.Fatalf("user add: %v; stdout %q; stderr %q", err, out.String(), errOut.String())
+	}
+
+	resp, err = http.PostForm(base+"/token", url.Values{
+		"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok tokens
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.Scope != "users:read" {
+		t.Fatalf("/token = %d %+v", resp.StatusCode, tok)
+	}
+	me := func(base string) string {
+		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(`{"query":"{ me { username scopes } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	want := `{"data":{"me":{"username":"alice","scopes":["users:read"]}}}`
+	if got := me(base); got != want {
+		t.Fatalf("me = %s; want %s", got, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v after cancel; want nil", err)
+	}
+
+	base, _ = startRun(t, env)
+	if got := me(base); got != want {
+		t.Errorf("me after restart = %s; want %s", got, want)
+	}
+}
+
+// Invalid settings stop the program at start with a message naming them.
+func TestConfigErrors(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad duration in env", nil, map[string]string{"ACCESS_TOKEN_TTL": "soon"}, "ACCESS_TOKEN_TTL"},
+		{"bad duration flag", []string{"-refresh-token-ttl", "soon"}, nil, "refresh-token-ttl"},
+		{"negative ttl", []string{"-access-token-ttl", "-1m"}, nil, "ACCESS_TOKEN_TTL (-access-token-ttl): must be positive"},
+		{"negative grace", nil, map[string]string{"REFRESH_REUSE_GRACE": "-1s"}, "REFRESH_REUSE_GRACE"},
+		{"short secret", nil, map[string]string{"JWT_SECRET": "short"}, "JWT_SECRET (-jwt-secret): is 5 bytes; it must be at least 32"},
+		{"bcrypt cost too low", nil, map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
+		{"bcrypt cost too high", []string{"-bcrypt-cost", "32"}, nil, "BCRYPT_COST"},
+		{"bcrypt cost not a number", nil, map[string]string{"BCRYPT_COST": "twelve"}, "BCRYPT_COST"},
+		{"signup not a bool", nil, map[string]string{"SIGNUP": "maybe"}, "SIGNUP"},
+		{"bad origin", nil, map[string]string{"CORS_ORIGINS": "app.example.com"}, "CORS_ORIGINS"},
+		{"empty issuer flag", []string{"-jwt-issuer", ""}, nil, "JWT_ISSUER"},
+		{"memory database", []string{"-db", ":memory:"}, nil, "DB_PATH"},
+		{"unknown flag", []string{"-nope"}, nil, "-nope"},
+		{"stray argument", []string{"-addr", ":0", "--", "extra"}, nil, "extra"},
+		{"unwritable database", []string{"-db", "/proc/authql/authql.db"}, nil, "DB_PATH"},
+		{"unusable address", []string{"-addr", "256.0.0.1:1"}, nil, "ADDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			var stderr bytes.Buffer
+			err := run(context.Background(), append([]string{"authql"}, tc.args...),
+				func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v; want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A flag wins over its environment variable.
+func TestConfigFlagWinsOverEnv(t *testing.T) {
+	var cfg config
+	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+	bound := cfg.bind(fs)
+	env := map[string]string{"BCRYPT_COST": "3", "ACCESS_TOKEN_TTL": "5m", "SIGNUP": "false"}
+	err := cfg.parse(fs, bound, []string{"-bcrypt-cost", "10"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.bcryptCost != 10 || cfg.accessTTL != 5*time.Minute || cfg.signup || cfg.refreshTTL != 720*time.Hour {
+		t.Errorf("config = cost %d, ttl %v, signup %v, refresh %v; want 10, 5m, false, 720h",
+			cfg.bcryptCost, cfg.accessTTL, cfg.signup, cfg.refreshTTL)
+	}
+}
+
+func TestUserAddCommand(t *testing.T) {
+	env := map[string]string{"DB_PATH": filepath.Join(t.TempDir(), "authql.db"), "BCRYPT_COST": "4"}
+	userAdd := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append([]string{"authql", "user", "add"}, args...),
+			func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	if out, err := userAdd(alicePassword, "-username", "alice", "-scopes", "users:read,users:write"); err != nil ||
+		!strings.Contains(out, `scopes "users:read users:write"`) {
+		t.Fatalf("user add: %v %s", err, out)
+	}
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"no username", alicePassword, nil, "-username is required"},
+		{"no password", "", []string{"-username", "bob"}, "no password on stdin"},
+		{"short password", "short\n", []string{"-username", "bob"}, "at least 8 characters"},
+		{"long password", strings.Repeat("x", 73), []string{"-username", "bob"}, "at most 72 bytes"},
+		{"taken", alicePassword, []string{"-username", "ALICE"}, "taken"},
+		{"bad scope", alicePassword, []string{"-username", "bob", "-scopes", `a"b`}, "scope"},
+		{"unknown flag", alicePassword, []string{"-username", "bob", "-admin"}, "-admin"},
+		{"bad cost", alicePassword, []string{"-username", "bob", "-bcrypt-cost", "99"}, "BCRYPT_COST"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := userAdd(tc.stdin, tc.args...)
+			if err == nil || !strings.Contains(err.Error()+out, tc.want) {
+				t.Errorf("err = %v, output %q; want an error with %q", err, out, tc.want)
+			}
+		})
+	}
+	if out, err := userAdd("", "-h"); err != nil || !strings.Contains(out, "Usage: authql user add") {
+		t.Errorf("-h: %v %q; want usage and no error", err, out)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"authql", "group", "add"}, func(string) string { return "" },
+		strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("unknown command: %v", err)
+	}
+}
