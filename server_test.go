@@ -223,3 +223,27 @@ func TestUserAddCommand(t *testing.T) {
 		t.Errorf("unknown command: %v", err)
 	}
 }
+
+func TestHealthzReportsDatabase(t *testing.T) {
+	ta := newTestApp(t)
+	get := func() (int, string) {
+		resp, body := ta.do(mustRequest(t, http.MethodGet, ta.URL+"/healthz"))
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	if status, body := get(); status != 200 || body != `{"status":"ok"}` {
+		t.Errorf("healthz = %d %s", status, body)
+	}
+	ta.app.db.Close()
+	if status, body := get(); status != 503 || body != `{"status":"unavailable"}` {
+		t.Errorf("healthz with the database closed = %d %s; want 503", status, body)
+	}
+}
+
+func mustRequest(tb testing.TB, method, url string) *http.Request {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return req
+}
