@@ -16,27 +16,10 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
 
 const testSecret = "a test secret of at least thirty-two bytes"
-
-// clock is a settable time source, so tests expire tokens without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer collects the server's log lines from concurrent requests.
 type syncBuffer struct {
@@ -61,7 +44,7 @@ func (b *syncBuffer) String() string {
 type testApp struct {
 	*httptest.Server
 	app   *app
-	clock *clock
+	clock *authtest.Clock
 	logs  *syncBuffer
 	t     testing.TB
 }
@@ -70,7 +53,7 @@ type testApp struct {
 // a settable clock; edit may change the configuration.
 func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 	t.Helper()
-	c := &clock{t: time.Now().UTC()}
+	c := authtest.NewClock(time.Now().UTC())
 	cfg := defaultConfig()
 	cfg.dbPath = filepath.Join(t.TempDir(), "authql.db")
 	cfg.jwtSecret = testSecret

@@ -9,31 +9,13 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/auth/authtest"
 	"authql/db"
 )
 
-// clock is a settable time source for tests that expire things without
-// sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // testConfig is a service configuration for tests: the cheapest bcrypt cost
 // and a fixed clock.
-func testConfig(c *clock) auth.Config {
+func testConfig(c *authtest.Clock) auth.Config {
 	return auth.Config{
 		Secret:            []byte("0123456789abcdef0123456789abcdef"),
 		Issuer:            "authql-test",
@@ -58,9 +40,9 @@ func mustOpenDB(tb testing.TB) *db.DB {
 
 // mustService returns a service over a new database, its store and its
 // clock; edit may change the configuration.
-func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.DB, *clock) {
+func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.DB, *authtest.Clock) {
 	tb.Helper()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := authtest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	cfg := testConfig(c)
 	for _, e := range edit {
 		e(&cfg)
@@ -352,7 +334,7 @@ func TestSignupClosed(t *testing.T) {
 }
 
 func TestNewServiceRefusesShortSecret(t *testing.T) {
-	c := &clock{}
+	c := authtest.NewClock(time.Time{})
 	cfg := testConfig(c)
 	cfg.Secret = []byte("too short")
 	if _, err := auth.NewService(mustOpenDB(t), cfg); err == nil {

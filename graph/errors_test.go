@@ -72,4 +72,3 @@ func equalJSONish(a, b any) bool {
 		return a == b
 	}
 }
-
