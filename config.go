@@ -25,6 +25,7 @@ type config struct {
 	bcryptCost   int
 	signup       bool
 	corsOrigins  string
+	publicURL    string
 	now          func() time.Time // the clock; tests replace it
 	shutdownWait time.Duration    // how long SIGTERM waits for requests in flight
 }
@@ -74,6 +75,9 @@ func (c *config) settings() []setting {
 		}},
 		{"CORS_ORIGINS", "cors-origins", func(fs *flag.FlagSet) {
 			fs.StringVar(&c.corsOrigins, "cors-origins", "*", "comma-separated allowed browser `origins`")
+		}},
+		{"PUBLIC_URL", "public-url", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.publicURL, "public-url", "", "base `URL` of the server in the OAuth2 metadata (default: from each request)")
 		}},
 	}
 }
@@ -154,6 +158,10 @@ func (c *config) validate(bound []setting) error {
 	}
 	if _, err := c.origins(); err != nil {
 		bad("cors-origins", "%v", err)
+	}
+	if u, err := url.Parse(c.publicURL); c.publicURL != "" &&
+		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		bad("public-url", "%q is not an absolute http(s) URL without query or fragment", c.publicURL)
 	}
 	return errors.Join(errs...)
 }

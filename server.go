@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -125,6 +126,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		GraphQL:     graph.NewHandler(svc, logger),
 		Ping:        store.Ping,
 		CORSOrigins: origins,
+		PublicURL:   strings.TrimSuffix(cfg.publicURL, "/"),
 		Logger:      logger,
 	})
 	return &app{db: store, service: svc, handler: handler}, nil

@@ -195,7 +195,7 @@ func TestRefreshRotates(t *testing.T) {
 	} else {
 		wantCode(t, err, auth.CodeInvalidScope)
 	}
-	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: second.RefreshToken, ClientID: "other-app"})
+	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: second.RefreshToken, Client: &auth.Client{ID: "other-app", GrantTypes: auth.GrantTypes}})
 	wantCode(t, err, auth.CodeInvalidGrant)
 }
 

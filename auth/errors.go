@@ -29,6 +29,9 @@ const (
 	CodeUnsupportedGrantType Code = "unsupported_grant_type"
 	// CodeInvalidClient: client authentication failed (RFC 6749 section 5.2).
 	CodeInvalidClient Code = "invalid_client"
+	// CodeUnauthorizedClient: the client may not use this grant type, or
+	// revoke a token issued to another client (RFC 6749 section 5.2).
+	CodeUnauthorizedClient Code = "unauthorized_client"
 	// CodeInvalidToken: a bearer token is expired, tampered, revoked or
 	// belongs to a user that no longer may use it (RFC 6750 section 3.1).
 	CodeInvalidToken Code = "invalid_token"

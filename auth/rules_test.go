@@ -80,12 +80,17 @@ func TestValidatePassword(t *testing.T) {
 		password string
 		wantMsg  string // "" for valid
 	}{
-		{"12345678", ""},
+		{"tr0ub4dor&3x", ""},
 		{strings.Repeat("x", 72), ""},
 		{strings.Repeat("é", 36), ""}, // 72 bytes
 		{"1234567", "at least 8 characters"},
 		{strings.Repeat("x", 73), "at most 72 bytes"},
 		{strings.Repeat("é", 37), "at most 72 bytes"},
+		{"12345678", "most common passwords"},
+		{"password", "most common passwords"},
+		{"PassWord", "most common passwords"},
+		{"iloveyou", "most common passwords"},
+		{"qwertyuiop", "most common passwords"},
 	} {
 		err := auth.ValidatePassword("password", tc.password)
 		if tc.wantMsg == "" {

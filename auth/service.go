@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -103,16 +104,22 @@ type PasswordGrant struct {
 	Password string
 	// Scope is the space-delimited scope requested; "" means every scope
 	// granted to the user.
-	Scope     string
-	ClientID  string
+	Scope string
+	// Client is the client from AuthenticateClient; nil for first-party.
+	Client    *Client
 	UserAgent string
 }
 
 // Login checks a username and password and opens a session (RFC 6749
 // section 4.3). A wrong username, a wrong password and a disabled user all
 // return the same CodeInvalidGrant error after the same bcrypt work. A
-// malformed scope, or one not granted to the user, is CodeInvalidScope.
+// malformed scope, or one not granted to the user or the client, is
+// CodeInvalidScope; a client not allowed the grant is
+// CodeUnauthorizedClient.
 func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) {
+	if err := req.Client.allows(GrantPassword); err != nil {
+		return nil, err
+	}
 	requested, err := ParseScope(req.Scope)
 	if err != nil {
 		return nil, err
@@ -130,17 +137,17 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	if !ok || user.Disabled {
 		return nil, errBadCredentials()
 	}
-	scopes := user.Scopes
+	scopes := req.Client.narrow(user.Scopes)
 	if requested != nil {
-		if missing := MissingScopes(user.Scopes, requested); missing != nil {
-			return nil, Errorf(CodeInvalidScope, "scope %q is not granted to this user", FormatScope(missing))
+		if missing := MissingScopes(scopes, requested); missing != nil {
+			return nil, Errorf(CodeInvalidScope, "scope %q is not granted to this user and client", FormatScope(missing))
 		}
 		scopes = requested
 	}
 	if rehash {
 		s.upgradeHash(ctx, user, req.Password)
 	}
-	return s.openSession(ctx, user, scopes, req.ClientID, req.UserAgent)
+	return s.openSession(ctx, user, scopes, clientID(req.Client), req.UserAgent)
 }
 
 // upgradeHash re-hashes a password whose hash has a lower cost than the
@@ -195,8 +202,9 @@ func (s *Service) grant(u *User, sess *Session, scopes []string, refresh string)
 type RefreshGrant struct {
 	RefreshToken string
 	// Scope may narrow the scopes of the new access token; "" keeps them.
-	Scope    string
-	ClientID string
+	Scope string
+	// Client is the client from AuthenticateClient; nil for first-party.
+	Client *Client
 }
 
 // Refresh rotates a refresh token: the one presented stops working and a new
@@ -205,8 +213,12 @@ type RefreshGrant struct {
 // unless it comes back within RefreshReuseGrace, when it gets the same new
 // token again. Unknown, expired, revoked and reused tokens, a disabled user
 // and a token issued to another client are CodeInvalidGrant; a scope beyond
-// the session's is CodeInvalidScope.
+// the session's is CodeInvalidScope; a client not allowed the grant is
+// CodeUnauthorizedClient.
 func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error) {
+	if err := req.Client.allows(GrantRefreshToken); err != nil {
+		return nil, err
+	}
 	requested, err := ParseScope(req.Scope)
 	if err != nil {
 		return nil, err
@@ -224,16 +236,18 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 	}
 	now := s.now()
 	sess, user := rec.Session, rec.User
-	if !sess.Live(now) || user.Disabled || sess.ClientID != req.ClientID {
+	if !sess.Live(now) || user.Disabled || sess.ClientID != clientID(req.Client) {
 		return nil, errBadRefreshToken()
 	}
-	scopes := intersectScopes(sess.Scopes, user.Scopes)
+	scopes := sess.Scopes
 	if requested != nil {
 		if missing := MissingScopes(sess.Scopes, requested); missing != nil {
 			return nil, Errorf(CodeInvalidScope, "scope %q exceeds the scope of the session", FormatScope(missing))
 		}
-		scopes = intersectScopes(requested, user.Scopes)
+		scopes = requested
 	}
+	// Scopes taken from the user or the client since the login are gone.
+	scopes = req.Client.narrow(intersectScopes(scopes, user.Scopes))
 
 	child := s.refresh.child(req.RefreshToken)
 	rotatedAt := rec.RotatedAt
@@ -528,14 +542,74 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// AuthenticateClient checks the credentials a client presented at the token
-// endpoint (RFC 6749 section 2.3.1). A client presenting no secret is a
-// public client, identified by clientID alone ("" is the first-party
-// client). No confidential client can be registered yet, so a presented
-// secret never authenticates: CodeInvalidClient.
-func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) error {
-	if secret == "" {
-		return nil
+// Revoke ends the session of a refresh token or an access token (RFC 7009
+// section 2.1), so that every token of the session stops working at once.
+// hint ("access_token" or "refresh_token") only orders the search. A token
+// that is unknown, invalid or already revoked is not an error (section 2.2);
+// a token issued to another client is CodeUnauthorizedClient.
+func (s *Service) Revoke(ctx context.Context, client *Client, token, hint string) error {
+	lookups := []func(context.Context, string) (*Session, error){s.refreshTokenSession, s.accessTokenSession}
+	if hint == "access_token" {
+		slices.Reverse(lookups)
 	}
-	return Errorf(CodeInvalidClient, "unknown client or wrong client secret")
+	for _, lookup := range lookups {
+		sess, err := lookup(ctx, token)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			continue
+		}
+		if sess.ClientID != clientID(client) {
+			return Errorf(CodeUnauthorizedClient, "the token was issued to another client")
+		}
+		err = s.store.RevokeSession(ctx, sess.UserID, sess.ID, s.now())
+		if errors.Is(err, ErrNotFound) {
+			return nil // ended already
+		}
+		return err
+	}
+	return nil
+}
+
+// refreshTokenSession returns the session of refresh token tok, or nil.
+func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session, error) {
+	if !s.refresh.wellFormed(tok) {
+		return nil, nil
+	}
+	rec, err := s.store.RefreshToken(ctx, HashToken(tok))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec.Session, nil
+}
+
+// accessTokenSession returns the session of access token tok, or nil when
+// tok is not a valid access token.
+func (s *Service) accessTokenSession(ctx context.Context, tok string) (*Session, error) {
+	claims, err := s.access.verify(tok)
+	if err != nil {
+		return nil, nil
+	}
+	sess, _, err := s.store.SessionWithUser(ctx, claims.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// SupportedScopes returns every scope in use: those guarding administration
+// and those granted to a user or allowed to a client (RFC 8414
+// scopes_supported).
+func (s *Service) SupportedScopes(ctx context.Context) ([]string, error) {
+	scopes, err := s.store.Scopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scopes = append(scopes, ScopeUsersRead, ScopeUsersWrite)
+	slices.Sort(scopes)
+	return slices.Compact(scopes), nil
 }

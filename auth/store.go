@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -53,7 +54,23 @@ type Store interface {
 	RevokeSession(ctx context.Context, userID, id string, now time.Time) error
 	// RevokeSessions ends every live session of user userID at now.
 	RevokeSessions(ctx context.Context, userID string, now time.Time) error
+
+	// CreateClient inserts c with its secret hash (nil for a public
+	// client). It returns ErrClientExists when the id is taken.
+	CreateClient(ctx context.Context, c *Client, secretHash []byte) error
+	// ClientByID returns client id and its secret hash, or ErrNotFound.
+	ClientByID(ctx context.Context, id string) (*Client, []byte, error)
+	// Clients returns every client, by id.
+	Clients(ctx context.Context) ([]*Client, error)
+	// DeleteClient deletes client id and revokes the sessions opened
+	// through it at now, or returns ErrNotFound.
+	DeleteClient(ctx context.Context, id string, now time.Time) error
+	// Scopes returns every scope granted to a user or allowed to a client.
+	Scopes(ctx context.Context) ([]string, error)
 }
+
+// ErrClientExists is returned by Store.CreateClient for a taken id.
+var ErrClientExists = errors.New("client exists")
 
 // ErrBadCursor is returned by Store.ListUsers for a cursor it did not make.
 var ErrBadCursor = fieldError("after", "after is not a cursor returned by users")

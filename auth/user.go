@@ -1,8 +1,10 @@
 package auth
 
 import (
+	_ "embed"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -82,9 +84,9 @@ func ValidateUsername(username string) error {
 	return nil
 }
 
-// ValidatePassword checks the password rules: at least 8 characters and at
-// most 72 bytes, bcrypt's limit. It returns a CodeInvalidRequest error on
-// field.
+// ValidatePassword checks the password rules: at least 8 characters, at
+// most 72 bytes (bcrypt's limit), and not one of the most common passwords,
+// without regard to case. It returns a CodeInvalidRequest error on field.
 func ValidatePassword(field, password string) error {
 	if !utf8.ValidString(password) {
 		return fieldError(field, "password must be valid UTF-8")
@@ -95,8 +97,27 @@ func ValidatePassword(field, password string) error {
 	if len(password) > MaxPasswordBytes {
 		return fieldError(field, "password must be at most %d bytes (bcrypt's limit); it is %d", MaxPasswordBytes, len(password))
 	}
+	if _, common := commonPasswords()[strings.ToLower(password)]; common {
+		return fieldError(field, "password is one of the %d most common passwords; choose another", len(commonPasswords()))
+	}
 	return nil
 }
+
+//go:embed common-passwords.txt
+var commonPasswordsText string
+
+// commonPasswords is the set of lower-cased passwords in
+// common-passwords.txt, built on first use.
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	set := make(map[string]struct{}, 10000)
+	for line := range strings.Lines(commonPasswordsText) {
+		line = strings.TrimSuffix(line, "\n")
+		if line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = struct{}{}
+		}
+	}
+	return set
+})
 
 // validateProfile checks the optional signup fields.
 func validateProfile(email, fullName string) error {

@@ -29,12 +29,15 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call the API; "*"
 	// allows any.
 	CORSOrigins []string
-	Logger      *slog.Logger
+	// PublicURL is the base URL of the server in the metadata document;
+	// empty, it is derived from each request.
+	PublicURL string
+	Logger    *slog.Logger
 }
 
 // NewHandler returns the whole HTTP surface of authql. Go's ServeMux
 // answers other methods on these paths with 405 and an Allow header; /token
-// does so itself, to add its cache headers.
+// and /revoke do so themselves, to add their cache headers.
 func NewHandler(o Options) http.Handler {
 	withUser := bearer(o.Service, o.Logger)
 	graphql := withUser(http.MaxBytesHandler(o.GraphQL, maxQueryBody))
@@ -44,7 +47,10 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle("GET /query", graphql)
 	mux.Handle("POST /query", graphql)
 	mux.Handle("POST /token", tokenHandler(o.Service, o.Logger))
-	mux.HandleFunc("/token", tokenMethodNotAllowed)
+	mux.HandleFunc("/token", postOnly)
+	mux.Handle("POST /revoke", revokeHandler(o.Service, o.Logger))
+	mux.HandleFunc("/revoke", postOnly)
+	mux.Handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
 	mux.Handle("GET /healthz", health(o.Ping))
 
 	var h http.Handler = mux

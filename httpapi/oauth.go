@@ -23,6 +23,7 @@ var oauthStatus = map[auth.Code]int{
 	auth.CodeInvalidScope:         http.StatusBadRequest,
 	auth.CodeUnsupportedGrantType: http.StatusBadRequest,
 	auth.CodeInvalidClient:        http.StatusUnauthorized,
+	auth.CodeUnauthorizedClient:   http.StatusBadRequest,
 	auth.CodeUnavailable:          http.StatusServiceUnavailable,
 	auth.CodeInternal:             http.StatusInternalServerError,
 }

@@ -48,14 +48,14 @@ func tokenHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 	})
 }
 
-// tokenMethodNotAllowed answers every method but POST on /token: 405 with
-// Allow: POST, and the cache headers of every token endpoint response.
-func tokenMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+// postOnly answers every method but POST on the OAuth2 endpoints: 405 with
+// Allow: POST, and the cache headers of every response of theirs.
+func postOnly(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	w.Header().Set("Allow", http.MethodPost)
 	writeJSON(w, http.StatusMethodNotAllowed, "application/json", oauthErrorBody{
 		Error:       string(auth.CodeInvalidRequest),
-		Description: "the token endpoint accepts only POST",
+		Description: r.URL.Path + " accepts only POST",
 	})
 }
 
@@ -64,7 +64,7 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 	if err != nil {
 		return nil, err
 	}
-	clientID, err := authenticateClient(r, form, svc)
+	client, err := authenticateClient(r, form, svc)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 			Username:  form["username"],
 			Password:  form["password"],
 			Scope:     form["scope"],
-			ClientID:  clientID,
+			Client:    client,
 			UserAgent: r.UserAgent(),
 		})
 	case "refresh_token":
@@ -92,7 +92,7 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 		return svc.Refresh(r.Context(), auth.RefreshGrant{
 			RefreshToken: form["refresh_token"],
 			Scope:        form["scope"],
-			ClientID:     clientID,
+			Client:       client,
 		})
 	default:
 		return nil, auth.Errorf(auth.CodeUnsupportedGrantType,
@@ -139,33 +139,29 @@ func readForm(w http.ResponseWriter, r *http.Request) (map[string]string, error)
 	return form, nil
 }
 
-// authenticateClient returns the client_id of the request, or "" for the
-// first-party public client (RFC 6749 section 2.3). Credentials come as HTTP
-// Basic, with id and secret form-urlencoded (Appendix B), or as client_id
-// and client_secret in the body, never both. Presented credentials that do
-// not authenticate a registered client are CodeInvalidClient.
-func authenticateClient(r *http.Request, form map[string]string, svc *auth.Service) (string, error) {
+// authenticateClient returns the client of a token or revocation request,
+// or nil for the first-party client (RFC 6749 section 2.3). Credentials come
+// as HTTP Basic, with id and secret form-urlencoded (Appendix B), or as
+// client_id and client_secret in the body, never both (section 2.3.1).
+func authenticateClient(r *http.Request, form map[string]string, svc *auth.Service) (*auth.Client, error) {
 	id, secret := form["client_id"], form["client_secret"]
 	if header := r.Header.Get("Authorization"); header != "" {
 		if _, hasSecret := form["client_secret"]; hasSecret {
-			return "", auth.Errorf(auth.CodeInvalidRequest, "use HTTP Basic or client_secret in the body, not both")
+			return nil, auth.Errorf(auth.CodeInvalidRequest, "use HTTP Basic or client_secret in the body, not both")
 		}
 		basicID, basicSecret, err := parseBasic(header)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if id != "" && id != basicID {
-			return "", auth.Errorf(auth.CodeInvalidRequest, "client_id differs from the HTTP Basic user name")
+			return nil, auth.Errorf(auth.CodeInvalidRequest, "client_id differs from the HTTP Basic user name")
 		}
 		id, secret = basicID, basicSecret
 	}
 	if id == "" && secret != "" {
-		return "", auth.Errorf(auth.CodeInvalidClient, "client_secret without client_id")
+		return nil, auth.Errorf(auth.CodeInvalidClient, "client_secret without client_id")
 	}
-	if err := svc.AuthenticateClient(r.Context(), id, secret); err != nil {
-		return "", err
-	}
-	return id, nil
+	return svc.AuthenticateClient(r.Context(), id, secret)
 }
 
 // parseBasic decodes HTTP Basic client credentials (RFC 7617) whose parts

@@ -1,0 +1,99 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"authql/auth"
+)
+
+const clientColumns = `id, secret_hash, grant_types, scopes, created_at`
+
+func scanClient(row interface{ Scan(...any) error }) (*auth.Client, []byte, error) {
+	var (
+		c              auth.Client
+		hash           []byte
+		grants, scopes string
+		created        int64
+	)
+	if err := row.Scan(&c.ID, &hash, &grants, &scopes, &created); err != nil {
+		return nil, nil, dbError(err)
+	}
+	c.Confidential, c.Registered = hash != nil, true
+	c.GrantTypes, c.Scopes, c.CreatedAt = splitScopes(grants), splitScopes(scopes), fromUnixNano(created)
+	return &c, hash, nil
+}
+
+// CreateClient inserts c with secretHash (nil for a public client), or
+// returns auth.ErrClientExists.
+func (db *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
+	err = dbError(err)
+	if errors.Is(err, errUnique) {
+		return auth.ErrClientExists
+	}
+	return err
+}
+
+// ClientByID returns client id and its secret hash, or auth.ErrNotFound.
+func (db *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, error) {
+	return scanClient(db.read.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+}
+
+// Clients returns every client by id.
+func (db *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var clients []*auth.Client
+	for rows.Next() {
+		c, _, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, c)
+	}
+	return clients, dbError(rows.Err())
+}
+
+// DeleteClient deletes client id and revokes its live sessions at now, or
+// returns auth.ErrNotFound.
+func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateOne(ctx, tx, `DELETE FROM clients WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`, unixNano(now), id)
+		return err
+	})
+}
+
+// Scopes returns the distinct scopes granted to users or allowed to
+// clients, sorted.
+func (db *DB) Scopes(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT scopes FROM users WHERE scopes <> '' UNION SELECT scopes FROM clients WHERE scopes <> ''`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var all []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, dbError(err)
+		}
+		all = append(all, strings.Fields(s)...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all), dbError(rows.Err())
+}

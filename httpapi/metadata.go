@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"authql/auth"
+)
+
+// metadata is the authorization server metadata document (RFC 8414
+// section 2).
+type metadata struct {
+	Issuer                        string   `json:"issuer"`
+	TokenEndpoint                 string   `json:"token_endpoint"`
+	RevocationEndpoint            string   `json:"revocation_endpoint"`
+	GrantTypesSupported           []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	ScopesSupported               []string `json:"scopes_supported"`
+	ResponseTypesSupported        []string `json:"response_types_supported"`
+}
+
+// clientAuthMethods are the client authentication methods of /token and
+// /revoke (RFC 7591 section 2 names).
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+
+// metadataHandler serves GET /.well-known/oauth-authorization-server. URLs
+// are absolute: under publicURL when set, else under the scheme and host
+// the request came to.
+func metadataHandler(svc *auth.Service, publicURL string, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scopes, err := svc.SupportedScopes(r.Context())
+		if err != nil {
+			writeOAuthError(w, r, logger, err)
+			return
+		}
+		base := publicURL
+		if base == "" {
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			base = scheme + "://" + r.Host
+		}
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		writeJSON(w, http.StatusOK, "application/json", metadata{
+			Issuer:                        base,
+			TokenEndpoint:                 base + "/token",
+			RevocationEndpoint:            base + "/revoke",
+			GrantTypesSupported:           auth.GrantTypes,
+			TokenEndpointAuthMethods:      clientAuthMethods,
+			RevocationEndpointAuthMethods: clientAuthMethods,
+			ScopesSupported:               scopes,
+			ResponseTypesSupported:        []string{},
+		})
+	})
+}
