@@ -184,3 +184,10 @@ func decode(tb testing.TB, r gqlResponse, name string, v any) {
 		tb.Fatalf("data.%s: %v", name, err)
 	}
 }
+
+func decodeJSON(tb testing.TB, r io.Reader, v any) {
+	tb.Helper()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		tb.Fatal(err)
+	}
+}

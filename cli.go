@@ -10,112 +10,371 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"authql/auth"
 )
 
-// runCommand runs a CLI command against the database, beside or without a
-// running server.
-func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	switch strings.Join(args[:min(2, len(args))], " ") {
-	case "user add":
-		return userAdd(ctx, args[2:], getenv, stdin, stdout, stderr)
-	}
-	return usageErrorf("unknown command %q; commands: user add", strings.Join(args, " "))
+// command is a CLI command. define registers the command's own flags and
+// returns its action, which runs once the flags are parsed and the service is
+// open.
+type command struct {
+	name     string // e.g. "user add"
+	synopsis string
+	about    string
+	define   func(fs *flag.FlagSet) action
 }
 
-// userAdd creates a user. The password comes from stdin, never from the
-// command line, where other users of the machine could read it.
-func userAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+type action func(ctx context.Context, svc *auth.Service, cio cliIO) error
+
+// cliIO is where a command reads secrets and writes its answer.
+type cliIO struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// commands are every CLI command. They work beside a running server on the
+// same database.
+var commands = []command{
+	{
+		name:     "user add",
+		synopsis: "-username NAME [-scopes SCOPES] [-email ADDR] [-full-name NAME] < password",
+		about:    "Creates a user. The password is read from stdin (prompted for on a terminal).",
+		define: func(fs *flag.FlagSet) action {
+			username := usernameFlag(fs)
+			scopes := fs.String("scopes", "", "scopes granted to the user, space- or comma-separated")
+			email := fs.String("email", "", "the user's email `address`")
+			fullName := fs.String("full-name", "", "the user's full `name`")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if *username == "" {
+					return usageErrorf("-username is required")
+				}
+				password, err := readSecret(cio, "Password")
+				if err != nil {
+					return err
+				}
+				u, err := svc.CreateUser(ctx, auth.NewUser{
+					Username: *username,
+					Password: password,
+					Email:    *email,
+					FullName: *fullName,
+					Scopes:   splitList(*scopes),
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "created user %s (id %s) with scopes %q\n", u.Username, u.ID, auth.FormatScope(u.Scopes))
+				return nil
+			}
+		},
+	},
+	{
+		name:     "user passwd",
+		synopsis: "-username NAME < password",
+		about:    "Sets a user's password and ends all of the user's sessions. The password is read from stdin.",
+		define: func(fs *flag.FlagSet) action {
+			username := usernameFlag(fs)
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				u, err := userNamed(ctx, svc, *username)
+				if err != nil {
+					return err
+				}
+				password, err := readSecret(cio, "New password")
+				if err != nil {
+					return err
+				}
+				if err := svc.SetPassword(ctx, u.ID, password); err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "changed the password of %s and ended its sessions\n", u.Username)
+				return nil
+			}
+		},
+	},
+	{
+		name:     "user disable",
+		synopsis: "-username NAME",
+		about:    "Disables a user: logins fail and its tokens stop working at once.",
+		define:   func(fs *flag.FlagSet) action { return setDisabled(fs, true) },
+	},
+	{
+		name:     "user enable",
+		synopsis: "-username NAME",
+		about:    "Enables a disabled user.",
+		define:   func(fs *flag.FlagSet) action { return setDisabled(fs, false) },
+	},
+	{
+		name:     "user scopes",
+		synopsis: "-username NAME -scopes SCOPES",
+		about:    "Replaces the scopes granted to a user (-scopes \"\" removes them all). Tokens lose removed scopes at once.",
+		define: func(fs *flag.FlagSet) action {
+			username := usernameFlag(fs)
+			scopes := fs.String("scopes", "", "the scopes, space- or comma-separated (required)")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if !flagSet(fs, "scopes") {
+					return usageErrorf("-scopes is required")
+				}
+				u, err := userNamed(ctx, svc, *username)
+				if err != nil {
+					return err
+				}
+				if u, err = svc.SetUserScopes(ctx, u.ID, splitList(*scopes)); err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "scopes of %s: %q\n", u.Username, auth.FormatScope(u.Scopes))
+				return nil
+			}
+		},
+	},
+	{
+		name:     "user list",
+		synopsis: "",
+		about:    "Lists every user, oldest first.",
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				tw := tabwriter.NewWriter(cio.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tUSERNAME\tDISABLED\tSCOPES\tCREATED")
+				cursor := ""
+				for {
+					page, err := svc.ListUsers(ctx, auth.MaxPageSize, cursor)
+					if err != nil {
+						return err
+					}
+					for _, u := range page.Users {
+						fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", u.ID, u.Username, u.Disabled,
+							auth.FormatScope(u.Scopes), u.CreatedAt.Format(time.RFC3339))
+					}
+					if !page.HasNextPage {
+						return tw.Flush()
+					}
+					cursor = page.Cursors[len(page.Cursors)-1]
+				}
+			}
+		},
+	},
+	{
+		name:     "client add",
+		synopsis: "-id ID [-public] [-grants GRANTS] [-scopes SCOPES] < secret",
+		about: "Registers an OAuth2 client. A confidential client's secret is read from stdin;\n" +
+			"-public registers a client without one.",
+		define: func(fs *flag.FlagSet) action {
+			id := fs.String("id", "", "the client_id (required)")
+			public := fs.Bool("public", false, "register a public client, with no secret")
+			grants := fs.String("grants", strings.Join(auth.GrantTypes, ","), "grant types the client may use, space- or comma-separated")
+			scopes := fs.String("scopes", "", "scopes the client's tokens may carry, space- or comma-separated (default: any)")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if *id == "" {
+					return usageErrorf("-id is required")
+				}
+				var secret string
+				if !*public {
+					var err error
+					if secret, err = readSecret(cio, "Client secret"); err != nil {
+						return err
+					}
+				}
+				c, err := svc.RegisterClient(ctx, auth.NewClient{
+					ID: *id, Secret: secret, GrantTypes: splitList(*grants), Scopes: splitList(*scopes),
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "registered %s client %s (grants %s; scopes %s)\n",
+					clientType(c), c.ID, strings.Join(c.GrantTypes, " "), scopesOrAny(c.Scopes))
+				return nil
+			}
+		},
+	},
+	{
+		name:     "client list",
+		synopsis: "",
+		about:    "Lists the registered OAuth2 clients.",
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				clients, err := svc.Clients(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cio.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tSCOPES\tCREATED")
+				for _, c := range clients {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, clientType(c), strings.Join(c.GrantTypes, " "),
+						scopesOrAny(c.Scopes), c.CreatedAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			}
+		},
+	},
+	{
+		name:     "client remove",
+		synopsis: "-id ID",
+		about:    "Removes an OAuth2 client and ends the sessions opened through it.",
+		define: func(fs *flag.FlagSet) action {
+			id := fs.String("id", "", "the client_id (required)")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if *id == "" {
+					return usageErrorf("-id is required")
+				}
+				if err := svc.RemoveClient(ctx, *id); err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "removed client %s and ended its sessions\n", *id)
+				return nil
+			}
+		},
+	},
+}
+
+// commandNames lists the commands for error messages.
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// runCommand runs the CLI command that args name.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	name := strings.Join(args[:min(2, len(args))], " ")
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == name {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		return usageErrorf("unknown command %q; commands: %s", strings.Join(args, " "), commandNames())
+	}
+
 	var cfg config
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	username := fs.String("username", "", "the new user's `name` (required)")
-	scopes := fs.String("scopes", "", "scopes granted to the user, space- or comma-separated")
-	email := fs.String("email", "", "the user's email `address`")
-	fullName := fs.String("full-name", "", "the user's full `name`")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: authql user add -username NAME [-scopes SCOPES] [flags] < password\n\n"+
-			"Creates a user. The password is read from stdin (prompted for on a terminal).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: authql %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.synopsis, cmd.about)
 		fs.PrintDefaults()
 	}
+	run := cmd.define(fs)
 	bound := cfg.bind(fs, "db", "bcrypt-cost")
-	if err := cfg.parse(fs, bound, args, getenv); err != nil {
+	if err := cfg.parse(fs, bound, args[2:], getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
-	}
-	if *username == "" {
-		return usageErrorf("user add: -username is required")
-	}
-	password, err := readPassword(stdin, stderr)
-	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
 
-	cfg = withServiceDefaults(cfg)
+	defaults := defaultConfig()
+	defaults.dbPath, defaults.bcryptCost = cfg.dbPath, cfg.bcryptCost
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, svc, err := openService(ctx, cfg, logger)
+	store, svc, err := openService(ctx, defaults, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	u, err := svc.CreateUser(ctx, auth.NewUser{
-		Username: *username,
-		Password: password,
-		Email:    *email,
-		FullName: *fullName,
-		Scopes:   strings.FieldsFunc(*scopes, func(r rune) bool { return r == ' ' || r == ',' }),
-	})
-	if err != nil {
+	if err := run(ctx, svc, cliIO{stdin: stdin, stdout: stdout, stderr: stderr}); err != nil {
 		if ae, ok := errors.AsType[*auth.Error](err); ok && ae.Code != auth.CodeInternal {
-			return usageErrorf("user add: %s", ae.Message)
+			return fmt.Errorf("%s: %s", cmd.name, ae.Message)
 		}
-		return fmt.Errorf("user add: %w", err)
+		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
-	fmt.Fprintf(stdout, "created user %s (id %s) with scopes %q\n", u.Username, u.ID, auth.FormatScope(u.Scopes))
 	return nil
 }
 
-// withServiceDefaults fills the settings a command does not bind, which the
-// service needs but the command does not use, with their defaults.
-func withServiceDefaults(cfg config) config {
-	defaults := defaultConfig()
-	defaults.dbPath, defaults.bcryptCost = cfg.dbPath, cfg.bcryptCost
-	return defaults
+// usernameFlag defines the -username flag, which the action checks through
+// userNamed.
+func usernameFlag(fs *flag.FlagSet) *string {
+	return fs.String("username", "", "the user's `name` (required)")
 }
 
-// readPassword reads a password: with a prompt and no echo on a terminal,
-// else the first line of stdin without its line ending.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(stderr, "Password: ")
-		first, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
-		}
-		fmt.Fprint(stderr, "Repeat password: ")
-		second, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
-		}
-		if string(first) != string(second) {
-			return "", usageErrorf("the passwords differ")
-		}
-		return string(first), nil
+// userNamed returns the user called username.
+func userNamed(ctx context.Context, svc *auth.Service, username string) (*auth.User, error) {
+	if username == "" {
+		return nil, usageErrorf("-username is required")
 	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	u, err := svc.UserByUsername(ctx, username)
+	if errors.Is(err, auth.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", username)
+	}
+	return u, err
+}
+
+func setDisabled(fs *flag.FlagSet, disabled bool) action {
+	username := usernameFlag(fs)
+	return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+		u, err := userNamed(ctx, svc, *username)
+		if err != nil {
+			return err
+		}
+		if u, err = svc.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+			return err
+		}
+		state := "enabled"
+		if u.Disabled {
+			state = "disabled; its sessions have ended"
+		}
+		fmt.Fprintf(cio.stdout, "user %s is %s\n", u.Username, state)
+		return nil
+	}
+}
+
+// flagSet reports whether flag name was given on the command line or by
+// its environment variable.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// splitList splits a space- or comma-separated list.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+func clientType(c *auth.Client) string {
+	if c.Confidential {
+		return "confidential"
+	}
+	return "public"
+}
+
+func scopesOrAny(scopes []string) string {
+	if len(scopes) == 0 {
+		return "any"
+	}
+	return auth.FormatScope(scopes)
+}
+
+// readSecret reads a password or client secret: with a prompt, twice and
+// without echo on a terminal; else the first line of stdin without its line
+// ending. Secrets never come from the command line, where other users of the
+// machine could read them.
+func readSecret(cio cliIO, label string) (string, error) {
+	if f, ok := cio.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var answers [2]string
+		for i, prompt := range []string{label + ": ", "Repeat " + strings.ToLower(label) + ": "} {
+			fmt.Fprint(cio.stderr, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(cio.stderr)
+			if err != nil {
+				return "", fmt.Errorf("read %s: %w", strings.ToLower(label), err)
+			}
+			answers[i] = string(b)
+		}
+		if answers[0] != answers[1] {
+			return "", usageErrorf("the two entries differ")
+		}
+		return answers[0], nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(cio.stdin, 4096)).ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("read password from stdin: %w", err)
+		return "", fmt.Errorf("read %s from stdin: %w", strings.ToLower(label), err)
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	if line == "" {
-		return "", usageErrorf("no password on stdin; pipe it in, e.g. printf '%%s' \"$PASSWORD\" | authql user add ...")
+		return "", usageErrorf("no %s on stdin; pipe it in, e.g. printf '%%s' \"$SECRET\" | authql ...", strings.ToLower(label))
 	}
 	return line, nil
 }

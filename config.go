@@ -100,10 +100,13 @@ func (c *config) bind(fs *flag.FlagSet, only ...string) []setting {
 
 // parse parses args into fs, then applies the environment to every bound
 // setting that args did not set (the flag wins), then checks the values. Each
-// error names the setting at fault.
+// error is a usageError naming the setting at fault, or flag.ErrHelp.
 func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("unexpected argument %q", fs.Arg(0))
@@ -116,10 +119,13 @@ func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv 
 			continue
 		}
 		if err := fs.Set(s.flag, v); err != nil {
-			return fmt.Errorf("invalid %s %q: %v", s.env, v, err)
+			return usageErrorf("invalid %s %q: %v", s.env, v, err)
 		}
 	}
-	return c.validate(bound)
+	if err := c.validate(bound); err != nil {
+		return &usageError{err.Error()}
+	}
+	return nil
 }
 
 // validate checks the values flag parsing cannot.

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: authql [flags]\n       authql user add -username NAME [-scopes SCOPES]  (password on stdin)\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: authql [flags]         serve\n       authql COMMAND [flags]  one of: %s (-h for each)\n\nFlags:\n", commandNames())
 		fs.PrintDefaults()
 	}
 	bound := cfg.bind(fs)

@@ -180,50 +180,6 @@ func TestConfigFlagWinsOverEnv(t *testing.T) {
 	}
 }
 
-func TestUserAddCommand(t *testing.T) {
-	env := map[string]string{"DB_PATH": filepath.Join(t.TempDir(), "authql.db"), "BCRYPT_COST": "4"}
-	userAdd := func(stdin string, args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), append([]string{"authql", "user", "add"}, args...),
-			func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
-		return out.String() + errOut.String(), err
-	}
-	if out, err := userAdd(alicePassword, "-username", "alice", "-scopes", "users:read,users:write"); err != nil ||
-		!strings.Contains(out, `scopes "users:read users:write"`) {
-		t.Fatalf("user add: %v %s", err, out)
-	}
-	for _, tc := range []struct {
-		name  string
-		stdin string
-		args  []string
-		want  string
-	}{
-		{"no username", alicePassword, nil, "-username is required"},
-		{"no password", "", []string{"-username", "bob"}, "no password on stdin"},
-		{"short password", "short\n", []string{"-username", "bob"}, "at least 8 characters"},
-		{"long password", strings.Repeat("x", 73), []string{"-username", "bob"}, "at most 72 bytes"},
-		{"taken", alicePassword, []string{"-username", "ALICE"}, "taken"},
-		{"bad scope", alicePassword, []string{"-username", "bob", "-scopes", `a"b`}, "scope"},
-		{"unknown flag", alicePassword, []string{"-username", "bob", "-admin"}, "-admin"},
-		{"bad cost", alicePassword, []string{"-username", "bob", "-bcrypt-cost", "99"}, "BCRYPT_COST"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, err := userAdd(tc.stdin, tc.args...)
-			if err == nil || !strings.Contains(err.Error()+out, tc.want) {
-				t.Errorf("err = %v, output %q; want an error with %q", err, out, tc.want)
-			}
-		})
-	}
-	if out, err := userAdd("", "-h"); err != nil || !strings.Contains(out, "Usage: authql user add") {
-		t.Errorf("-h: %v %q; want usage and no error", err, out)
-	}
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"authql", "group", "add"}, func(string) string { return "" },
-		strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "unknown command") {
-		t.Errorf("unknown command: %v", err)
-	}
-}
-
 func TestHealthzReportsDatabase(t *testing.T) {
 	ta := newTestApp(t)
 	get := func() (int, string) {
