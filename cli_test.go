@@ -252,4 +252,3 @@ func TestUserAddCommand(t *testing.T) {
 		t.Errorf("unknown command: %v", err)
 	}
 }
-
