@@ -5,29 +5,52 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"authql/auth"
+	"authql/db"
 )
 
 // config is every setting of SPEC.md's configuration table.
 type config struct {
-	addr         string
-	dbPath       string
-	jwtSecret    string
-	jwtIssuer    string
-	jwtAudience  string
-	accessTTL    time.Duration
-	refreshTTL   time.Duration
-	reuseGrace   time.Duration
-	bcryptCost   int
-	signup       bool
-	corsOrigins  string
-	publicURL    string
-	now          func() time.Time // the clock; tests replace it
-	shutdownWait time.Duration    // how long SIGTERM waits for requests in flight
+	addr        string
+	dbPath      string
+	jwtSecret   string
+	jwtIssuer   string
+	jwtAudience string
+	accessTTL   time.Duration
+	refreshTTL  time.Duration
+	reuseGrace  time.Duration
+	bcryptCost  int
+	signup      bool
+	corsOrigins string
+	publicURL   string
+	logFormat   string
+	clientIPHdr string
+
+	loginUserLimit    auth.Limit
+	loginAddrLimit    auth.Limit
+	bcryptConcurrency int
+	bcryptWait        time.Duration
+	maxQueryBytes     int64
+	maxHeaderBytes    int
+	maxQueryDepth     int
+	maxComplexity     int
+	maxAliases        int
+	introspection     bool
+	playground        bool
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	shutdownTimeout   time.Duration
+
+	// Not settings: tests replace these.
+	now    func() time.Time
+	dbOpts db.Options
 }
 
 // defaultConfig returns the configuration with every setting at its default.
@@ -79,7 +102,81 @@ func (c *config) settings() []setting {
 		{"PUBLIC_URL", "public-url", func(fs *flag.FlagSet) {
 			fs.StringVar(&c.publicURL, "public-url", "", "base `URL` of the server in the OAuth2 metadata (default: from each request)")
 		}},
+		{"LOG_FORMAT", "log-format", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+		}},
+		{"CLIENT_IP_HEADER", "client-ip-header", func(fs *flag.FlagSet) {
+			fs.StringVar(&c.clientIPHdr, "client-ip-header", "", "`header` in which a trusted proxy puts the client address, e.g. X-Forwarded-For (default: the connection's address)")
+		}},
+		{"LOGIN_USER_LIMIT", "login-user-limit", func(fs *flag.FlagSet) {
+			c.loginUserLimit = auth.DefaultLoginUserLimit
+			fs.Var(limitFlag{&c.loginUserLimit}, "login-user-limit", "failed logins allowed per username, as `N/duration`")
+		}},
+		{"LOGIN_ADDR_LIMIT", "login-addr-limit", func(fs *flag.FlagSet) {
+			c.loginAddrLimit = auth.DefaultLoginAddrLimit
+			fs.Var(limitFlag{&c.loginAddrLimit}, "login-addr-limit", "failed logins allowed per client address, as `N/duration`")
+		}},
+		{"BCRYPT_CONCURRENCY", "bcrypt-concurrency", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.bcryptConcurrency, "bcrypt-concurrency", runtime.NumCPU(), "bcrypt operations allowed at once (default: the number of CPUs)")
+		}},
+		{"BCRYPT_WAIT", "bcrypt-wait", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.bcryptWait, "bcrypt-wait", auth.DefaultBcryptWait, "how long a login waits for a bcrypt slot before 503")
+		}},
+		{"MAX_QUERY_BYTES", "max-query-bytes", func(fs *flag.FlagSet) {
+			fs.Int64Var(&c.maxQueryBytes, "max-query-bytes", 128<<10, "largest /query request body")
+		}},
+		{"MAX_HEADER_BYTES", "max-header-bytes", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 16<<10, "largest request header block")
+		}},
+		{"MAX_QUERY_DEPTH", "max-query-depth", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.maxQueryDepth, "max-query-depth", 10, "deepest GraphQL selection nesting")
+		}},
+		{"MAX_QUERY_COMPLEXITY", "max-query-complexity", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.maxComplexity, "max-query-complexity", 300, "most fields one GraphQL operation may resolve")
+		}},
+		{"MAX_ALIASES", "max-aliases", func(fs *flag.FlagSet) {
+			fs.IntVar(&c.maxAliases, "max-aliases", 30, "most aliased fields in one GraphQL operation")
+		}},
+		{"INTROSPECTION", "introspection", func(fs *flag.FlagSet) {
+			fs.BoolVar(&c.introspection, "introspection", true, "whether GraphQL introspection is allowed")
+		}},
+		{"PLAYGROUND", "playground", func(fs *flag.FlagSet) {
+			fs.BoolVar(&c.playground, "playground", true, "whether GET / serves the GraphQL playground")
+		}},
+		{"READ_HEADER_TIMEOUT", "read-header-timeout", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 5*time.Second, "time allowed to send request headers")
+		}},
+		{"READ_TIMEOUT", "read-timeout", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.readTimeout, "read-timeout", 15*time.Second, "time allowed to send a whole request")
+		}},
+		{"WRITE_TIMEOUT", "write-timeout", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.writeTimeout, "write-timeout", 30*time.Second, "time allowed to answer a request")
+		}},
+		{"IDLE_TIMEOUT", "idle-timeout", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+		}},
+		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", func(fs *flag.FlagSet) {
+			fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
+		}},
 	}
+}
+
+// limitFlag is an auth.Limit as a flag value.
+type limitFlag struct{ l *auth.Limit }
+
+func (f limitFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+
+func (f limitFlag) Set(s string) error {
+	l, err := auth.ParseLimit(s)
+	if err == nil {
+		*f.l = l
+	}
+	return err
 }
 
 // bind defines the flags named in only (all when only is empty) on fs, with
@@ -165,6 +262,22 @@ func (c *config) validate(bound []setting) error {
 	if _, err := c.origins(); err != nil {
 		bad("cors-origins", "%v", err)
 	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		bad("log-format", "is %q; it must be text or json", c.logFormat)
+	}
+	positive := map[string]int64{
+		"bcrypt-concurrency": int64(c.bcryptConcurrency), "max-query-bytes": c.maxQueryBytes,
+		"max-header-bytes": int64(c.maxHeaderBytes), "max-query-depth": int64(c.maxQueryDepth),
+		"max-query-complexity": int64(c.maxComplexity), "max-aliases": int64(c.maxAliases),
+		"read-header-timeout": int64(c.readHeaderTimeout), "read-timeout": int64(c.readTimeout),
+		"write-timeout": int64(c.writeTimeout), "idle-timeout": int64(c.idleTimeout),
+		"shutdown-timeout": int64(c.shutdownTimeout), "bcrypt-wait": int64(c.bcryptWait),
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			bad(name, "must be positive")
+		}
+	}
 	if u, err := url.Parse(c.publicURL); c.publicURL != "" &&
 		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		bad("public-url", "%q is not an absolute http(s) URL without query or fragment", c.publicURL)
@@ -199,6 +312,10 @@ func (c *config) serviceConfig(secret []byte) auth.Config {
 		RefreshTokenTTL:   c.refreshTTL,
 		RefreshReuseGrace: c.reuseGrace,
 		BcryptCost:        c.bcryptCost,
+		BcryptConcurrency: c.bcryptConcurrency,
+		BcryptWait:        c.bcryptWait,
+		LoginUserLimit:    c.loginUserLimit,
+		LoginAddrLimit:    c.loginAddrLimit,
 		SignupClosed:      !c.signup,
 		Now:               c.now,
 	}

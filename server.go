@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"authql/auth"
 	"authql/db"
@@ -62,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // serve runs the server until ctx is done, then lets requests in flight
 // finish.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := newLogger(cfg.logFormat, stderr)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -75,11 +74,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "authql listening on http://%s\n", ln.Addr())
@@ -90,17 +89,22 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	wait := cfg.shutdownWait
-	if wait == 0 {
-		wait = 15 * time.Second
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), wait)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	logger.Info("shutting down")
+	logger.Info("shutting down; finishing requests in flight", "timeout", cfg.shutdownTimeout)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	logger.Info("stopped")
 	return nil
+}
+
+// newLogger returns the structured logger, text or JSON.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 // app is authql assembled from a configuration: what serve runs and what the
@@ -121,14 +125,26 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		store.Close()
 		return nil, err
 	}
-	handler := httpapi.NewHandler(httpapi.Options{
-		Service:     svc,
-		GraphQL:     graph.NewHandler(svc, logger),
-		Ping:        store.Ping,
-		CORSOrigins: origins,
-		PublicURL:   strings.TrimSuffix(cfg.publicURL, "/"),
-		Logger:      logger,
+	handler, err := httpapi.NewHandler(httpapi.Options{
+		Service: svc,
+		GraphQL: graph.NewHandler(svc, logger, graph.Options{
+			Introspection: cfg.introspection,
+			MaxDepth:      cfg.maxQueryDepth,
+			MaxComplexity: cfg.maxComplexity,
+			MaxAliases:    cfg.maxAliases,
+		}),
+		Ping:           store.Ping,
+		CORSOrigins:    origins,
+		PublicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
+		ClientIPHeader: cfg.clientIPHdr,
+		MaxQueryBytes:  cfg.maxQueryBytes,
+		Playground:     cfg.playground,
+		Logger:         logger,
 	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &app{db: store, service: svc, handler: handler}, nil
 }
 
@@ -137,7 +153,7 @@ func (a *app) Close() error { return a.db.Close() }
 // openService opens the database and builds the service over it, with the
 // configured JWT secret or the one stored in the database.
 func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *auth.Service, error) {
-	store, err := db.Open(ctx, cfg.dbPath)
+	store, err := db.Open(ctx, cfg.dbPath, cfg.dbOpts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
 	}

@@ -86,7 +86,7 @@ func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, er
 			return nil, fieldError("secret", "client secret must be %d to %d printable ASCII characters", MinClientSecretLen, MaxPasswordBytes)
 		}
 		var err error
-		if hash, err = s.passwords.hash(nc.Secret); err != nil {
+		if hash, err = s.passwords.hash(ctx, nc.Secret); err != nil {
 			return nil, fmt.Errorf("hash client secret: %w", err)
 		}
 	}
@@ -151,7 +151,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*C
 	if secret == "" && !c.Confidential {
 		return c, nil
 	}
-	ok, _, err := s.passwords.check(hash, secret)
+	ok, _, err := s.passwords.check(ctx, hash, secret)
 	if err != nil {
 		return nil, err
 	}

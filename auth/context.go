@@ -19,6 +19,7 @@ type contextKey int
 const (
 	identityKey contextKey = iota
 	requestIDKey
+	clientAddrKey
 )
 
 // WithIdentity returns ctx carrying id.
@@ -42,4 +43,16 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
+}
+
+// WithClientAddr returns ctx carrying the address of the client that sent
+// the request, which login throttling counts failures against.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey, addr)
+}
+
+// ClientAddr returns the client address in ctx, or "".
+func ClientAddr(ctx context.Context) string {
+	addr, _ := ctx.Value(clientAddrKey).(string)
+	return addr
 }

@@ -39,6 +39,9 @@ const (
 	CodeUnauthenticated Code = "unauthenticated"
 	// CodeForbidden: the user lacks a scope or a permission.
 	CodeForbidden Code = "forbidden"
+	// CodeRateLimited: too many failed logins for a username or from an
+	// address (RFC 6749 section 4.3.2); retry after RetryAfter.
+	CodeRateLimited Code = "rate_limited"
 	// CodeUnavailable: the server is overloaded; retry after RetryAfter
 	// (RFC 6749 section 5.2 temporarily_unavailable).
 	CodeUnavailable Code = "temporarily_unavailable"

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -10,14 +12,14 @@ import (
 // like a wrong password for a real one.
 func TestDummyHashHasConfiguredCost(t *testing.T) {
 	for _, cost := range []int{4, 6} {
-		p, err := newPasswords(cost)
+		p, err := newPasswords(cost, 1, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := bcrypt.Cost(p.dummy); got != cost {
 			t.Errorf("dummy hash cost = %d; want %d", got, cost)
 		}
-		if ok, _, err := p.check(nil, "authql dummy password, never valid"); ok || err != nil {
+		if ok, _, err := p.check(context.Background(), nil, "authql dummy password, never valid"); ok || err != nil {
 			t.Errorf("check(nil hash) = %v, %v; want false, nil", ok, err)
 		}
 	}
@@ -26,19 +28,19 @@ func TestDummyHashHasConfiguredCost(t *testing.T) {
 // bcrypt compares only the first 72 bytes; a longer password must not match
 // a hash of its prefix.
 func TestCheckRefusesPasswordsOver72Bytes(t *testing.T) {
-	p, err := newPasswords(4)
+	p, err := newPasswords(4, 1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	prefix := "0123456789012345678901234567890123456789012345678901234567890123456789ab"
-	hash, err := p.hash(prefix)
+	hash, err := p.hash(context.Background(), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := p.check(hash, prefix); !ok {
+	if ok, _, _ := p.check(context.Background(), hash, prefix); !ok {
 		t.Fatal("the 72-byte password does not match its own hash")
 	}
-	if ok, _, _ := p.check(hash, prefix+"c"); ok {
+	if ok, _, _ := p.check(context.Background(), hash, prefix+"c"); ok {
 		t.Error("a 73-byte password matched the hash of its first 72 bytes")
 	}
 }

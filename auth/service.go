@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ type Config struct {
 	// BcryptCost is the cost of new password hashes; older hashes at a
 	// lower cost are upgraded at the next login.
 	BcryptCost int
+	// BcryptConcurrency bounds the bcrypt operations running at once; 0
+	// means runtime.NumCPU().
+	BcryptConcurrency int
+	// BcryptWait is how long a bcrypt operation queues for a slot before
+	// the request gets CodeUnavailable; 0 means DefaultBcryptWait.
+	BcryptWait time.Duration
+	// LoginUserLimit bounds failed logins per username, LoginAddrLimit per
+	// client address; zero values mean the defaults.
+	LoginUserLimit, LoginAddrLimit Limit
 	// SignupClosed turns the Signup method off.
 	SignupClosed bool
 	// Now is the clock; nil means time.Now.
@@ -43,14 +53,23 @@ type Config struct {
 // mutations, call the same methods. Errors it returns are *Error values,
 // or faults that the edges report as CodeInternal.
 type Service struct {
-	store     Store
-	passwords *passwords
-	access    *accessTokens
-	refresh   *refreshTokens
-	cfg       Config
-	now       func() time.Time
-	log       *slog.Logger
+	store        Store
+	passwords    *passwords
+	access       *accessTokens
+	refresh      *refreshTokens
+	userThrottle *throttle
+	addrThrottle *throttle
+	cfg          Config
+	now          func() time.Time
+	log          *slog.Logger
 }
+
+// Defaults for the zero values of Config.
+var (
+	DefaultBcryptWait     = time.Second
+	DefaultLoginUserLimit = Limit{N: 10, Per: 15 * time.Minute}
+	DefaultLoginAddrLimit = Limit{N: 100, Per: 15 * time.Minute}
+)
 
 // NewService returns a Service over store configured by cfg.
 func NewService(store Store, cfg Config) (*Service, error) {
@@ -63,7 +82,19 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if cfg.AccessTokenTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("token lifetimes must be positive")
 	}
-	pw, err := newPasswords(cfg.BcryptCost)
+	if cfg.BcryptConcurrency == 0 {
+		cfg.BcryptConcurrency = runtime.NumCPU()
+	}
+	if cfg.BcryptWait == 0 {
+		cfg.BcryptWait = DefaultBcryptWait
+	}
+	if cfg.LoginUserLimit == (Limit{}) {
+		cfg.LoginUserLimit = DefaultLoginUserLimit
+	}
+	if cfg.LoginAddrLimit == (Limit{}) {
+		cfg.LoginAddrLimit = DefaultLoginAddrLimit
+	}
+	pw, err := newPasswords(cfg.BcryptCost, cfg.BcryptConcurrency, cfg.BcryptWait)
 	if err != nil {
 		return nil, err
 	}
@@ -76,13 +107,15 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		store:     store,
-		passwords: pw,
-		access:    newAccessTokens(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now),
-		refresh:   newRefreshTokens(cfg.Secret),
-		cfg:       cfg,
-		now:       now,
-		log:       log,
+		store:        store,
+		passwords:    pw,
+		access:       newAccessTokens(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now),
+		refresh:      newRefreshTokens(cfg.Secret),
+		userThrottle: newThrottle(cfg.LoginUserLimit),
+		addrThrottle: newThrottle(cfg.LoginAddrLimit),
+		cfg:          cfg,
+		now:          now,
+		log:          log,
 	}, nil
 }
 
@@ -112,10 +145,13 @@ type PasswordGrant struct {
 
 // Login checks a username and password and opens a session (RFC 6749
 // section 4.3). A wrong username, a wrong password and a disabled user all
-// return the same CodeInvalidGrant error after the same bcrypt work. A
-// malformed scope, or one not granted to the user or the client, is
+// return the same CodeInvalidGrant error after the same bcrypt work. Failed
+// logins are counted per username and per client address (ClientAddr of
+// ctx), and past the limits every attempt is CodeRateLimited, for real and
+// unknown usernames alike (section 4.3.2); a success clears the username's
+// count. A malformed scope, or one not granted to the user or the client, is
 // CodeInvalidScope; a client not allowed the grant is
-// CodeUnauthorizedClient.
+// CodeUnauthorizedClient; too much bcrypt work at once is CodeUnavailable.
 func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) {
 	if err := req.Client.allows(GrantPassword); err != nil {
 		return nil, err
@@ -124,12 +160,19 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	if err != nil {
 		return nil, err
 	}
-	user, hash, err := s.store.UserByUsername(ctx, UsernameKey(req.Username))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	key := UsernameKey(req.Username)
+	attempt, err := s.startLogin(key, ClientAddr(ctx))
+	if err != nil {
 		return nil, err
 	}
-	ok, rehash, err := s.passwords.check(hash, req.Password)
+	user, hash, err := s.store.UserByUsername(ctx, key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		attempt.aborted()
+		return nil, err
+	}
+	ok, rehash, err := s.passwords.check(ctx, hash, req.Password)
 	if err != nil {
+		attempt.aborted()
 		return nil, err
 	}
 	// The disabled check comes after the password check so that the answer
@@ -137,6 +180,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	if !ok || user.Disabled {
 		return nil, errBadCredentials()
 	}
+	attempt.succeeded()
 	scopes := req.Client.narrow(user.Scopes)
 	if requested != nil {
 		if missing := MissingScopes(scopes, requested); missing != nil {
@@ -153,7 +197,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 // upgradeHash re-hashes a password whose hash has a lower cost than the
 // configured one. A failure only delays the upgrade to the next login.
 func (s *Service) upgradeHash(ctx context.Context, u *User, password string) {
-	hash, err := s.passwords.hash(password)
+	hash, err := s.passwords.hash(ctx, password)
 	if err == nil {
 		err = s.store.SetPasswordHash(ctx, u.ID, hash, "", time.Time{})
 	}
@@ -346,7 +390,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	if err := validateScopes(nu.Scopes); err != nil {
 		return nil, err
 	}
-	hash, err := s.passwords.hash(nu.Password)
+	hash, err := s.passwords.hash(ctx, nu.Password)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -384,15 +428,23 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent st
 
 // ChangePassword replaces the password of id's user after checking the
 // current one, and ends every other session of the user. A wrong current
-// password is CodeInvalidGrant on field currentPassword; a new password that
-// breaks the rules is CodeInvalidRequest on field newPassword.
+// password is CodeInvalidGrant on field currentPassword, and counts as a
+// failed login, so a stolen access token cannot guess the password faster;
+// a new password that breaks the rules is CodeInvalidRequest on field
+// newPassword.
 func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, next string) error {
-	_, hash, err := s.store.UserByID(ctx, id.User.ID)
+	attempt, err := s.startLogin(UsernameKey(id.User.Username), ClientAddr(ctx))
 	if err != nil {
 		return err
 	}
-	ok, _, err := s.passwords.check(hash, current)
+	_, hash, err := s.store.UserByID(ctx, id.User.ID)
 	if err != nil {
+		attempt.aborted()
+		return err
+	}
+	ok, _, err := s.passwords.check(ctx, hash, current)
+	if err != nil {
+		attempt.aborted()
 		return err
 	}
 	if !ok {
@@ -400,10 +452,11 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		e.Field = "currentPassword"
 		return e
 	}
+	attempt.succeeded()
 	if err := ValidatePassword("newPassword", next); err != nil {
 		return err
 	}
-	newHash, err := s.passwords.hash(next)
+	newHash, err := s.passwords.hash(ctx, next)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
@@ -416,7 +469,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err := ValidatePassword("password", password); err != nil {
 		return err
 	}
-	hash, err := s.passwords.hash(password)
+	hash, err := s.passwords.hash(ctx, password)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}

@@ -31,10 +31,12 @@ func scanClient(row interface{ Scan(...any) error }) (*auth.Client, []byte, erro
 // CreateClient inserts c with secretHash (nil for a public client), or
 // returns auth.ErrClientExists.
 func (db *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`,
-		c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
-	err = dbError(err)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`,
+			c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
+		return err
+	})
 	if errors.Is(err, errUnique) {
 		return auth.ErrClientExists
 	}

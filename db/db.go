@@ -23,40 +23,56 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// busyTimeout is how long a connection waits for another process (the CLI
-// beside the server) to release the write lock before giving up with
-// auth.ErrBusy.
-const busyTimeout = 5 * time.Second
+// Options tune how long writes wait. The zero value means the defaults.
+type Options struct {
+	// BusyTimeout is how long a connection waits for another process (the
+	// CLI beside the server) to release the write lock; default 5s.
+	BusyTimeout time.Duration
+	// WriteWait bounds how long a write queues for the writer connection
+	// and runs; default 5s. Past either, the write fails with auth.ErrBusy,
+	// which clients get as 503 with Retry-After.
+	WriteWait time.Duration
+}
 
 // DB is an open authql database: one connection that does every write, so
 // that writes queue in Go instead of failing with "database is locked", and a
 // pool of read-only connections that WAL lets read beside it.
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
+	write     *sql.DB
+	read      *sql.DB
+	writeWait time.Duration
 }
 
 var _ auth.Store = (*DB)(nil)
 
 // Open opens (creating it if needed) the SQLite file at path and applies the
 // migrations it lacks.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	if path == "" || path == ":memory:" {
 		// Every pooled connection would get its own empty database.
 		return nil, errors.New("the database path must name a file")
 	}
-	write, err := sql.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	o := Options{BusyTimeout: 5 * time.Second, WriteWait: 5 * time.Second}
+	for _, opt := range opts {
+		if opt.BusyTimeout > 0 {
+			o.BusyTimeout = opt.BusyTimeout
+		}
+		if opt.WriteWait > 0 {
+			o.WriteWait = opt.WriteWait
+		}
+	}
+	write, err := sql.Open("sqlite3", dsn(path, o.BusyTimeout, url.Values{"_txlock": {"immediate"}}))
 	if err != nil {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{write: write}
+	db := &DB{write: write, writeWait: o.WriteWait}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite3", dsn(path, url.Values{"_query_only": {"true"}, "_txlock": {"deferred"}}))
+	read, err := sql.Open("sqlite3", dsn(path, o.BusyTimeout, url.Values{"_query_only": {"true"}, "_txlock": {"deferred"}}))
 	if err != nil {
 		write.Close()
 		return nil, err
@@ -71,7 +87,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // dsn is the go-sqlite3 data source for path. Per-connection settings go
 // here, not in PRAGMA statements, because a PRAGMA run with Exec reaches only
 // one connection of the pool.
-func dsn(path string, extra url.Values) string {
+func dsn(path string, busyTimeout time.Duration, extra url.Values) string {
 	q := url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"NORMAL"},
@@ -118,14 +134,16 @@ func (db *DB) Ping(ctx context.Context) error {
 // key has none. Concurrent callers, in this process or another, all get the
 // first value stored.
 func (db *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, generate())
-	if err != nil {
-		return nil, dbError(err)
-	}
 	var value []byte
-	err = db.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
-	return value, dbError(err)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, generate())
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
+	})
+	return value, err
 }
 
 // dbError translates driver errors into the auth package's vocabulary.
@@ -147,17 +165,27 @@ func dbError(err error) error {
 var errUnique = errors.New("unique constraint violated")
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN) and
-// commits it when fn returns nil.
+// commits it when fn returns nil. Every write goes through here, so that all
+// of them queue for the one writer connection for at most writeWait, and
+// fail with auth.ErrBusy past it.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return dbError(err)
+	wctx, cancel := context.WithTimeout(ctx, db.writeWait)
+	defer cancel()
+	err := func() error {
+		tx, err := db.write.BeginTx(wctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: waited %v for the writer", auth.ErrBusy, db.writeWait)
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return dbError(err)
-	}
-	return dbError(tx.Commit())
+	return dbError(err)
 }
 
 // Times are stored as Unix nanoseconds.

@@ -48,12 +48,14 @@ func splitScopes(s string) []string {
 // CreateUser inserts u. It returns auth.ErrUsernameTaken when the username's
 // key is taken.
 func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) error {
-	_, err := db.write.ExecContext(ctx, `
-		INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
-		u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
-	err = dbError(err)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
+			u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
+		return err
+	})
 	if errors.Is(err, errUnique) {
 		return auth.ErrUsernameTaken
 	}

@@ -25,7 +25,9 @@ var extensionCodes = map[auth.Code]string{
 	auth.CodeInvalidToken:         "UNAUTHENTICATED",
 	auth.CodeUnauthenticated:      "UNAUTHENTICATED",
 	auth.CodeForbidden:            "FORBIDDEN",
+	auth.CodeRateLimited:          "RATE_LIMITED",
 	auth.CodeUnavailable:          "RATE_LIMITED",
+	auth.CodeUnauthorizedClient:   "BAD_USER_INPUT",
 	auth.CodeInternal:             "INTERNAL_SERVER_ERROR",
 }
 

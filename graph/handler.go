@@ -14,9 +14,22 @@ import (
 	"authql/graph/generated"
 )
 
+// Options bound what one GraphQL request may ask for.
+type Options struct {
+	// Introspection allows __schema and __type queries.
+	Introspection bool
+	// MaxDepth bounds how deeply selections nest.
+	MaxDepth int
+	// MaxComplexity bounds the fields an operation may resolve, each field
+	// counting 1 (gqlgen's complexity extension).
+	MaxComplexity int
+	// MaxAliases bounds the aliased fields of an operation.
+	MaxAliases int
+}
+
 // NewHandler returns the GraphQL-over-HTTP handler for /query: POST with
 // JSON, and GET for queries only. It expects the bearer middleware in front.
-func NewHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
+func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  &Resolver{Service: svc, Logger: logger},
 		Directives: generated.DirectiveRoot{Auth: authDirective},
@@ -24,9 +37,13 @@ func NewHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	if o.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(queryLimits{maxDepth: o.MaxDepth, maxAliases: o.MaxAliases})
+	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.AroundFields(internalErrors)
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic)
-	return srv
+	return refuseBatches(srv)
 }

@@ -36,6 +36,7 @@ func bearer(svc *auth.Service, logger *slog.Logger) func(http.Handler) http.Hand
 				writeBearerError(w, r, logger, err)
 				return
 			}
+			setLogUser(r.Context(), id.User.ID)
 			next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 		})
 	}

@@ -10,14 +10,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
 	"authql/auth"
 )
-
-// maxQueryBody bounds a GraphQL request body.
-const maxQueryBody = 1 << 20
 
 // Options are what NewHandler wires together.
 type Options struct {
@@ -32,18 +28,31 @@ type Options struct {
 	// PublicURL is the base URL of the server in the metadata document;
 	// empty, it is derived from each request.
 	PublicURL string
-	Logger    *slog.Logger
+	// ClientIPHeader, when set, names the header in which a trusted proxy
+	// gives the client's address (the last one in it counts).
+	ClientIPHeader string
+	// MaxQueryBytes bounds a /query request body.
+	MaxQueryBytes int64
+	// Playground serves GraphiQL at GET /.
+	Playground bool
+	Logger     *slog.Logger
 }
 
 // NewHandler returns the whole HTTP surface of authql. Go's ServeMux
 // answers other methods on these paths with 405 and an Allow header; /token
 // and /revoke do so themselves, to add their cache headers.
-func NewHandler(o Options) http.Handler {
+func NewHandler(o Options) (http.Handler, error) {
 	withUser := bearer(o.Service, o.Logger)
-	graphql := withUser(http.MaxBytesHandler(o.GraphQL, maxQueryBody))
+	graphql := withUser(http.MaxBytesHandler(o.GraphQL, o.MaxQueryBytes))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
+	if o.Playground {
+		page, err := playgroundHandler()
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("GET /{$}", page)
+	}
 	mux.Handle("GET /query", graphql)
 	mux.Handle("POST /query", graphql)
 	mux.Handle("POST /token", tokenHandler(o.Service, o.Logger))
@@ -60,8 +69,9 @@ func NewHandler(o Options) http.Handler {
 		AllowedHeaders: []string{"Authorization", "Content-Type"},
 		MaxAge:         600,
 	}).Handler(h)
-	h = logRequests(o.Logger, h)
-	return h
+	h = securityHeaders(h)
+	h = logRequests(o.Logger, o.ClientIPHeader, h)
+	return h, nil
 }
 
 // health answers 200 {"status":"ok"} when the database answers, else 503.

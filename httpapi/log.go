@@ -1,31 +1,92 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"authql/auth"
 )
 
+// requestInfo is what a request's handlers learn that its log line reports.
+type requestInfo struct {
+	userID string
+}
+
+type requestInfoKey struct{}
+
+// setLogUser records the user a request acted for, for its log line.
+func setLogUser(ctx context.Context, userID string) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.userID = userID
+	}
+}
+
 // logRequests gives each request an id, returned in the X-Request-Id header
-// and named by every log line and internal error of the request, and logs
-// one line per request. It logs no header, query or body, so no token or
-// password reaches the log.
-func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+// and named by every log line and internal error of the request, puts the
+// client's address in the context, and logs one line per request. It logs
+// no header, query or body, so no token or password reaches the log.
+func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := auth.NewID()[:16]
 		w.Header().Set("X-Request-Id", id)
+		addr := clientAddr(r, clientIPHeader)
+		info := &requestInfo{}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		ctx = auth.WithClientAddr(auth.WithRequestID(ctx, id), addr)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(auth.WithRequestID(r.Context(), id)))
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		attrs := []slog.Attr{
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)))
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client", addr),
+		}
+		if info.userID != "" {
+			attrs = append(attrs, slog.String("user_id", info.userID))
+		}
+		logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
+}
+
+// clientAddr is the address that login throttling counts a request
+// against: the connection's peer, or, when a trusted proxy sets header, the
+// last address in it (the one the proxy appended). Never a header by default:
+// clients can write any header. IPv6 addresses count by /64, the block one
+// host usually holds.
+func clientAddr(r *http.Request, header string) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if header != "" {
+		if values := r.Header.Values(header); len(values) > 0 {
+			last := values[len(values)-1]
+			host = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
+		}
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		if ap, err2 := netip.ParseAddrPort(host); err2 == nil {
+			ip, err = ap.Addr(), nil
+		}
+	}
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		prefix, _ := ip.Prefix(64)
+		return prefix.String()
+	}
+	return ip.String()
 }
 
 // statusRecorder remembers the status a handler wrote.
@@ -41,3 +102,20 @@ func (s *statusRecorder) WriteHeader(status int) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// apiCSP is the Content-Security-Policy of every response but the
+// playground page: nothing may load, frame or be framed.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// securityHeaders sets the headers every response carries. A handler may
+// replace the Content-Security-Policy, as the playground does.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", apiCSP)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -24,6 +24,7 @@ var oauthStatus = map[auth.Code]int{
 	auth.CodeUnsupportedGrantType: http.StatusBadRequest,
 	auth.CodeInvalidClient:        http.StatusUnauthorized,
 	auth.CodeUnauthorizedClient:   http.StatusBadRequest,
+	auth.CodeRateLimited:          http.StatusTooManyRequests,
 	auth.CodeUnavailable:          http.StatusServiceUnavailable,
 	auth.CodeInternal:             http.StatusInternalServerError,
 }

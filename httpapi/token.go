@@ -37,6 +37,7 @@ func tokenHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 			writeOAuthError(w, r, logger, err)
 			return
 		}
+		setLogUser(r.Context(), grant.User.ID)
 		noStore(w.Header())
 		writeJSON(w, http.StatusOK, "application/json", tokenResponse{
 			AccessToken:  grant.AccessToken,
