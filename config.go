@@ -129,7 +129,7 @@ func (c *config) settings() []setting {
 			fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 16<<10, "largest request header block")
 		}},
 		{"MAX_QUERY_DEPTH", "max-query-depth", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.maxQueryDepth, "max-query-depth", 10, "deepest GraphQL selection nesting")
+			fs.IntVar(&c.maxQueryDepth, "max-query-depth", 8, "deepest GraphQL selection nesting")
 		}},
 		{"MAX_QUERY_COMPLEXITY", "max-query-complexity", func(fs *flag.FlagSet) {
 			fs.IntVar(&c.maxComplexity, "max-query-complexity", 300, "most fields one GraphQL operation may resolve")

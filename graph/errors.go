@@ -67,11 +67,12 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// internalErrors is a field middleware that marks every error a resolver
-// returns that is not an *auth.Error as internal, so the presenter hides it.
+// internalErrors is a field middleware that marks every error one of our
+// resolvers returns that is not an *auth.Error as internal, so the
+// presenter hides it. Errors of gqlgen's own fields pass.
 func internalErrors(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
-	if err != nil {
+	if err != nil && graphql.GetFieldContext(ctx).IsResolver {
 		if _, ok := errors.AsType[*auth.Error](err); !ok {
 			err = &auth.Error{Code: auth.CodeInternal, Message: "internal server error", Err: err}
 		}

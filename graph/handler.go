@@ -40,7 +40,7 @@ func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler 
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(queryLimits{maxDepth: o.MaxDepth, maxAliases: o.MaxAliases})
+	srv.Use(queryLimits{maxDepth: o.MaxDepth, maxAliases: o.MaxAliases, introspection: o.Introspection})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.AroundFields(internalErrors)
 	srv.SetErrorPresenter(presentError(logger))

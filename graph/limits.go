@@ -13,13 +13,18 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// queryLimits refuses operations nested deeper than maxDepth or with more
-// than maxAliases aliased fields, before anything executes. Introspection
-// (__schema, __type) is not counted: GraphiQL's own query is deep, and
-// costs the server little. Fragments are measured once each, so a
-// "fragment bomb" cannot make the walk itself expensive.
+// queryLimits refuses, before anything executes, operations nested deeper
+// than maxDepth, with more than maxAliases aliased fields, or, when
+// introspection is off, asking for __schema or __type. Introspection counts
+// like any other field, because its types nest without end
+// (types { fields { type { fields … } } }) and each list level multiplies
+// the work; only the ofType chain, a single object per level that ends
+// within a few levels, adds no depth, so GraphiQL's own introspection query
+// (depth 6) passes. Fragments are measured once each, so a "fragment bomb"
+// cannot make the walk itself expensive.
 type queryLimits struct {
 	maxDepth, maxAliases int
+	introspection        bool
 }
 
 var _ interface {
@@ -34,6 +39,10 @@ func (l queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Ope
 	m := &measurer{fragments: oc.Doc.Fragments, memo: map[string]measure{}}
 	got := m.selections(oc.Operation.SelectionSet)
 	switch {
+	case got.introspects && !l.introspection:
+		err := gqlerror.Errorf("introspection is disabled on this server")
+		errcode.Set(err, "INTROSPECTION_DISABLED")
+		return err
 	case got.depth > l.maxDepth:
 		err := gqlerror.Errorf("the operation is nested %d levels deep; the limit is %d", got.depth, l.maxDepth)
 		errcode.Set(err, "DEPTH_LIMIT_EXCEEDED")
@@ -46,9 +55,11 @@ func (l queryLimits) MutateOperationContext(ctx context.Context, oc *graphql.Ope
 	return nil
 }
 
-// measure is the depth and the number of aliased fields of a selection set.
+// measure is the depth and the number of aliased fields of a selection set,
+// and whether it asks for introspection.
 type measure struct {
 	depth, aliases int
+	introspects    bool
 }
 
 type measurer struct {
@@ -64,17 +75,20 @@ func (m *measurer) selections(set ast.SelectionSet) measure {
 	add := func(x measure) {
 		out.depth = max(out.depth, x.depth)
 		out.aliases = min(out.aliases+x.aliases, saturate)
+		out.introspects = out.introspects || x.introspects
 	}
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if s.Name == "__schema" || s.Name == "__type" {
-				continue
-			}
 			child := m.selections(s.SelectionSet)
-			child.depth++
+			if s.Name != "ofType" {
+				child.depth++
+			}
 			if s.Alias != s.Name {
 				child.aliases++
+			}
+			if s.Name == "__schema" || s.Name == "__type" {
+				child.introspects = true
 			}
 			add(child)
 		case *ast.InlineFragment:

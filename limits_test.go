@@ -1,0 +1,439 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"authql/auth"
+	"authql/db"
+)
+
+// wrongLogin tries a wrong password for username over /token.
+func (ta *testApp) wrongLogin(username string, header http.Header) (*http.Response, []byte) {
+	ta.t.Helper()
+	form := url.Values{"grant_type": {"password"}, "username": {username}, "password": {"not the password"}}
+	req, _ := http.NewRequest(http.MethodPost, ta.URL+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return ta.do(req)
+}
+
+func wantThrottled(t *testing.T, resp *http.Response, body []byte) {
+	t.Helper()
+	wantOAuth(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After = %q; want whole seconds", resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestThrottleLogins is RFC 6749 section 4.3.2's brute-force protection.
+func TestThrottleLogins(t *testing.T) {
+	limits := func(c *config) {
+		c.loginUserLimit = auth.Limit{N: 3, Per: time.Minute}
+		c.loginAddrLimit = auth.Limit{N: 8, Per: time.Minute}
+	}
+
+	t.Run("real and unknown usernames alike", func(t *testing.T) {
+		ta := newTestApp(t, limits)
+		ta.addUser("alice", alicePassword)
+		var answers [2][]string
+		for i, name := range []string{"alice", "nobody"} {
+			for range 4 {
+				resp, body := ta.wrongLogin(name, nil)
+				answers[i] = append(answers[i], fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Retry-After"), body))
+			}
+		}
+		for i := range answers[0] {
+			if answers[0][i] != answers[1][i] {
+				t.Errorf("attempt %d: real %s; unknown %s", i+1, answers[0][i], answers[1][i])
+			}
+		}
+		if !strings.HasPrefix(answers[0][3], "429") {
+			t.Errorf("4th failure: %s; want 429", answers[0][3])
+		}
+		resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+		wantThrottled(t, resp, body) // even the right password, until the bucket refills
+		ta.clock.Advance(20 * time.Second)
+		ta.login("alice", alicePassword)
+	})
+
+	t.Run("success resets the username", func(t *testing.T) {
+		ta := newTestApp(t, limits)
+		ta.addUser("alice", alicePassword)
+		for round := range 3 {
+			for range 2 {
+				resp, body := ta.wrongLogin("alice", nil)
+				wantOAuth(t, resp, body, 400, "invalid_grant")
+			}
+			ta.login("alice", alicePassword)
+			_ = round
+		}
+	})
+
+	t.Run("aliased logins each count", func(t *testing.T) {
+		ta := newTestApp(t, limits)
+		ta.addUser("alice", alicePassword)
+		var b strings.Builder
+		b.WriteString("mutation {")
+		for i := range 20 {
+			fmt.Fprintf(&b, ` l%d: login(username: "alice", password: "wrong %d") { accessToken }`, i, i)
+		}
+		b.WriteString(" }")
+		_, resp := ta.graphql("", b.String(), nil)
+		codes := map[string]int{}
+		for _, e := range resp.Errors {
+			codes[e.Extensions["code"].(string)]++
+			if e.Extensions["code"] == "RATE_LIMITED" {
+				if n, _ := e.Extensions["retryAfter"].(float64); n < 1 {
+					t.Errorf("retryAfter = %v", e.Extensions["retryAfter"])
+				}
+			}
+		}
+		if codes["INVALID_GRANT"] != 3 || codes["RATE_LIMITED"] != 17 {
+			t.Errorf("codes = %v; want 3 INVALID_GRANT and 17 RATE_LIMITED", codes)
+		}
+		resp2, body := ta.wrongLogin("alice", nil)
+		wantThrottled(t, resp2, body)
+	})
+
+	t.Run("per client address", func(t *testing.T) {
+		ta := newTestApp(t, limits)
+		spoof := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
+		for i := range 8 {
+			resp, body := ta.wrongLogin(fmt.Sprintf("user%d", i), spoof)
+			wantOAuth(t, resp, body, 400, "invalid_grant")
+		}
+		// X-Forwarded-For is not trusted by default: same address.
+		resp, body := ta.wrongLogin("someone-else", http.Header{"X-Forwarded-For": {"198.51.100.1"}})
+		wantThrottled(t, resp, body)
+	})
+
+	t.Run("trusted proxy header", func(t *testing.T) {
+		ta := newTestApp(t, limits, func(c *config) { c.clientIPHdr = "X-Forwarded-For" })
+		for i := range 8 {
+			ta.wrongLogin(fmt.Sprintf("user%d", i), http.Header{"X-Forwarded-For": {"198.51.100.9, 203.0.113.7"}})
+		}
+		resp, body := ta.wrongLogin("user9", http.Header{"X-Forwarded-For": {"203.0.113.7"}})
+		wantThrottled(t, resp, body)
+		resp, body = ta.wrongLogin("user9", http.Header{"X-Forwarded-For": {"203.0.113.8"}})
+		wantOAuth(t, resp, body, 400, "invalid_grant")
+	})
+}
+
+// TestBcryptBound: with one bcrypt slot and a short wait, a storm of logins
+// gets 503 for what cannot wait, and token-only requests are still served.
+func TestBcryptBound(t *testing.T) {
+	ta := newTestApp(t, func(c *config) {
+		c.bcryptCost = 10
+		c.bcryptConcurrency = 1
+		c.bcryptWait = 5 * time.Millisecond
+		c.loginUserLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.loginAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
+	})
+	ta.addUser("alice", alicePassword)
+	token := ta.login("alice", alicePassword).AccessToken
+
+	const storm = 12
+	var wg sync.WaitGroup
+	statuses := make(chan int, storm)
+	for range storm {
+		wg.Go(func() {
+			resp, body := ta.wrongLogin("alice", nil)
+			if resp.StatusCode == 503 {
+				wantOAuth(t, resp, body, 503, "temporarily_unavailable")
+				if resp.Header.Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+			}
+			statuses <- resp.StatusCode
+		})
+	}
+	wantMe(t, ta, token, "alice") // served while the storm runs
+	_, resp := ta.graphql("", `mutation { a: login(username: "alice", password: "x1") { accessToken } b: login(username: "alice", password: "x2") { accessToken } }`, nil)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[503] == 0 || count[400] == 0 || count[400]+count[503] != storm {
+		t.Errorf("statuses = %v; want some 400 and some 503", count)
+	}
+	for _, e := range resp.Errors {
+		if c := e.Extensions["code"]; c != "INVALID_GRANT" && c != "RATE_LIMITED" {
+			t.Errorf("GraphQL login under load: %+v", e)
+		}
+	}
+}
+
+// TestConcurrentSignupsOfOneUsername: exactly one wins, the rest are told
+// the name is taken, and nothing fails inside.
+func TestConcurrentSignupsOfOneUsername(t *testing.T) {
+	ta := newTestApp(t, func(c *config) { c.bcryptWait = time.Minute })
+	const n = 200
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, resp := ta.graphql("", `mutation($p: String!) { signup(input: {username: "popular", password: $p}) { accessToken } }`,
+				map[string]any{"p": alicePassword})
+			if len(resp.Errors) == 0 {
+				codes <- "OK"
+				return
+			}
+			codes <- fmt.Sprint(resp.Errors[0].Extensions["code"], ":", resp.Errors[0].Extensions["field"])
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[string]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count["OK"] != 1 || count["BAD_USER_INPUT:username"] != n-1 {
+		t.Errorf("outcomes = %v; want 1 OK and %d BAD_USER_INPUT on username", count, n-1)
+	}
+}
+
+// TestConcurrentRefreshesOverHTTP: fifty clients refresh one token at once;
+// all get the same new token and the session lives on.
+func TestConcurrentRefreshesOverHTTP(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword)
+	tok := ta.login("alice", alicePassword)
+	const n = 50
+	results := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+			var got tokens
+			json.Unmarshal(body, &got)
+			results <- fmt.Sprint(resp.StatusCode, " ", got.RefreshToken)
+		})
+	}
+	wg.Wait()
+	close(results)
+	first := ""
+	for r := range results {
+		if first == "" {
+			first = r
+		}
+		if r != first || !strings.HasPrefix(r, "200 ") {
+			t.Fatalf("refresh results differ: %q vs %q", r, first)
+		}
+	}
+	resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {strings.TrimPrefix(first, "200 ")}})
+	wantOAuth(t, resp, body, 200, "")
+}
+
+// TestBusyDatabase: while another process holds the write lock, writes fail
+// fast with 503 and Retry-After (RATE_LIMITED in GraphQL), never a 500 or a
+// misleading invalid_grant, and reads go on.
+func TestBusyDatabase(t *testing.T) {
+	dbPath := ""
+	ta := newTestApp(t, func(c *config) {
+		dbPath = c.dbPath
+		c.dbOpts = db.Options{BusyTimeout: 50 * time.Millisecond, WriteWait: 300 * time.Millisecond}
+	})
+	ta.addUser("alice", alicePassword)
+	access := ta.login("alice", alicePassword).AccessToken
+
+	other, err := sql.Open("sqlite3", "file:"+dbPath+"?_busy_timeout=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+	wantOAuth(t, resp, body, 503, "temporarily_unavailable")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	_, gql := ta.graphql("", `mutation($p: String!) { signup(input: {username: "bob", password: $p}) { accessToken } }`, map[string]any{"p": alicePassword})
+	if code := gql.code(t); code != "RATE_LIMITED" || gql.Errors[0].Extensions["retryAfter"] == nil {
+		t.Errorf("signup while busy: %+v", gql.Errors)
+	}
+	wantMe(t, ta, access, "alice") // reads are not blocked
+
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	ta.login("alice", alicePassword)
+}
+
+// TestRequestBounds sends oversized and abusive requests; each gets a clear
+// error, and the server keeps serving.
+func TestRequestBounds(t *testing.T) {
+	ta := newTestApp(t, func(c *config) { c.maxQueryBytes = 4096 })
+	ta.addUser("alice", alicePassword)
+	post := func(body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return ta.do(req)
+	}
+	nested := func(depth int) string {
+		return `{"query":"{ __schema { types { ` + strings.Repeat("fields { type { ", depth) + "name" + strings.Repeat(" } }", depth) + ` } } }"}`
+	}
+	aliases := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, " a%d: __typename", i)
+		}
+		return `{"query":"{` + b.String() + ` }"}`
+	}
+
+	for _, tc := range []struct {
+		name     string
+		body     string
+		status   int
+		wantCode string
+	}{
+		{"oversized body", `{"query":"{ __typename }", "pad":"` + strings.Repeat("x", 5000) + `"}`, 0, ""},
+		{"introspection depth bomb", nested(20), 422, "Maximum introspection depth exceeded"},
+		{"alias bomb", aliases(200), 200, "ALIAS_LIMIT_EXCEEDED"},
+		{"batch", `[{"query":"{ __typename }"},{"query":"{ __typename }"}]`, 400, "BATCH_NOT_SUPPORTED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(tc.body)
+			if tc.status == 0 {
+				if resp.StatusCode < 400 {
+					t.Errorf("status = %d; want an error (%s)", resp.StatusCode, body)
+				}
+			} else if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.wantCode) {
+				t.Errorf("%d %s; want %d with %s", resp.StatusCode, body, tc.status, tc.wantCode)
+			}
+			if resp, body := post(`{"query":"{ __typename }"}`); resp.StatusCode != 200 {
+				t.Errorf("server after %s: %d %s", tc.name, resp.StatusCode, body)
+			}
+		})
+	}
+
+	t.Run("depth", func(t *testing.T) {
+		shallow := newTestApp(t, func(c *config) { c.maxQueryDepth = 3 })
+		_, resp := shallow.graphql("", `{ users { edges { node { id } } } }`, nil)
+		if code := resp.code(t); code != "DEPTH_LIMIT_EXCEEDED" {
+			t.Errorf("depth 4 over a limit of 3: %+v", resp.Errors)
+		}
+	})
+	t.Run("GraphiQL's introspection query passes the defaults", func(t *testing.T) {
+		_, resp := ta.graphql("", introspectionQuery, nil)
+		if len(resp.Errors) != 0 || resp.Data["__schema"] == nil {
+			t.Errorf("introspection: %+v", resp.Errors)
+		}
+	})
+	t.Run("complexity", func(t *testing.T) {
+		small := newTestApp(t, func(c *config) { c.maxComplexity = 5 })
+		req, _ := http.NewRequest(http.MethodPost, small.URL+"/query", strings.NewReader(
+			`{"query":"{ users { edges { node { id username email fullName disabled } } } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if _, body := small.do(req); !strings.Contains(string(body), "COMPLEXITY_LIMIT_EXCEEDED") {
+			t.Errorf("complexity: %s", body)
+		}
+	})
+	t.Run("introspection and playground off", func(t *testing.T) {
+		closed := newTestApp(t, func(c *config) { c.introspection, c.playground = false, false })
+		_, resp := closed.graphql("", `{ __schema { types { name } } }`, nil)
+		if code := resp.code(t); code != "INTROSPECTION_DISABLED" {
+			t.Errorf("introspection off: %+v", resp)
+		}
+		if _, resp := closed.graphql("", `{ __typename }`, nil); len(resp.Errors) != 0 {
+			t.Errorf("__typename with introspection off: %+v", resp.Errors)
+		}
+		if r, _ := closed.do(mustRequest(t, http.MethodGet, closed.URL+"/")); r.StatusCode != 404 {
+			t.Errorf("playground off: GET / = %d; want 404", r.StatusCode)
+		}
+		if _, resp := ta.graphql("", `{ __schema { queryType { name } } }`, nil); len(resp.Errors) != 0 {
+			t.Errorf("introspection on: %+v", resp.Errors)
+		}
+	})
+}
+
+// TestSecurityHeaders: every response carries them; the playground page gets
+// a policy that allows its own inline script by hash, and nothing inline
+// else.
+func TestSecurityHeaders(t *testing.T) {
+	ta := newTestApp(t)
+	for _, path := range []string{"/", "/healthz", "/query?query=%7B__typename%7D", "/.well-known/oauth-authorization-server", "/nope"} {
+		resp, _ := ta.do(mustRequest(t, http.MethodGet, ta.URL+path))
+		for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("%s: %s = %q; want %q", path, k, got, want)
+			}
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		switch {
+		case path == "/" && (!strings.Contains(csp, "script-src https://cdn.jsdelivr.net 'sha256-") || strings.Contains(csp, "script-src 'unsafe-inline'")):
+			t.Errorf("playground CSP = %q", csp)
+		case path != "/" && csp != "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'":
+			t.Errorf("%s: CSP = %q", path, csp)
+		}
+	}
+	req := mustRequest(t, http.MethodOptions, ta.URL+"/query")
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	resp, _ := ta.do(req)
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Max-Age") == "" ||
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	listed := newTestApp(t, func(c *config) { c.corsOrigins = "https://app.example.com" })
+	for origin, want := range map[string]string{"https://app.example.com": "https://app.example.com", "https://evil.example.com": ""} {
+		req := mustRequest(t, http.MethodOptions, listed.URL+"/query")
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, _ := listed.do(req)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("origin %s: Allow-Origin %q; want %q", origin, got, want)
+		}
+	}
+}
+
+// introspectionQuery is graphql-js's getIntrospectionQuery() with every
+// option on, as GraphiQL sends it.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL isOneOf
+  fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name description type { ...TypeRef } defaultValue isDeprecated deprecationReason
+}
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}`
