@@ -72,7 +72,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 // presenter hides it. Errors of gqlgen's own fields pass.
 func internalErrors(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
-	if err != nil && graphql.GetFieldContext(ctx).IsResolver {
+	if fc := graphql.GetFieldContext(ctx); err != nil && (fc == nil || fc.IsResolver) {
 		if _, ok := errors.AsType[*auth.Error](err); !ok {
 			err = &auth.Error{Code: auth.CodeInternal, Message: "internal server error", Err: err}
 		}
