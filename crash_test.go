@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -159,4 +160,35 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes (%d signups) before SIGKILL; %d lost", acks.Load(), len(accounts), lost)
+}
+
+// TestSIGTERMClosesCleanly: the real binary exits 0 on SIGTERM and closes
+// the database, which checkpoints and removes the WAL file.
+func TestSIGTERMClosesCleanly(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	base, cmd := startBinary(t, dbPath)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := os.Stat(dbPath + "-wal"); err != nil {
+		t.Fatalf("no WAL file while running: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; want status 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after SIGTERM")
+	}
+	if _, err := os.Stat(dbPath + "-wal"); !os.IsNotExist(err) {
+		t.Errorf("WAL file left after shutdown (%v): the database was not closed", err)
+	}
 }

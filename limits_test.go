@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -437,3 +439,61 @@ fragment TypeRef on __Type {
   kind name
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
 }`
+
+// TestSlowAndOversizedClients runs the real server (with its timeouts and
+// header limit) and sends a slowloris client and an oversized header; each
+// is cut off, and the server keeps serving.
+func TestSlowAndOversizedClients(t *testing.T) {
+	base, _ := startRun(t, map[string]string{
+		"DB_PATH":             filepath.Join(t.TempDir(), "authql.db"),
+		"READ_HEADER_TIMEOUT": "300ms",
+		"MAX_HEADER_BYTES":    "4096",
+	})
+	healthy := func() {
+		t.Helper()
+		resp, err := http.Get(base + "/healthz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("server after the abuse: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+
+	t.Run("slow client", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprint(conn, "POST /token HTTP/1.1\r\nHost: x\r\n")
+		start := time.Now()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for range 20 { // trickle a header byte every 50ms
+			if _, err := conn.Write([]byte("X")); err != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		buf := make([]byte, 512)
+		n, _ := conn.Read(buf) // the server gives up on the headers and closes
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("the slow connection was held %v", took)
+		}
+		if n > 0 && !strings.Contains(string(buf[:n]), "408") && !strings.Contains(string(buf[:n]), "400") {
+			t.Errorf("answer to a slow client: %q", buf[:n])
+		}
+		healthy()
+	})
+	t.Run("oversized header", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
+		req.Header.Set("X-Padding", strings.Repeat("p", 8192))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status = %d; want 431", resp.StatusCode)
+		}
+		healthy()
+	})
+}
