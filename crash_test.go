@@ -19,13 +19,15 @@ import (
 	"time"
 )
 
-// startBinary starts the built program on a free port and returns its base
+// startBinary starts the built program on a free port with a test
+// environment (cheap bcrypt, generous limits) and env, and returns its base
 // URL and process.
-func startBinary(t *testing.T, dbPath string) (string, *exec.Cmd) {
+func startBinary(t *testing.T, dbPath string, env ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(authqlBinary(t), "-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "DB_PATH="+dbPath, "BCRYPT_COST=4", "REFRESH_REUSE_GRACE=5m",
 		"LOGIN_ADDR_LIMIT=100000/1m", "BCRYPT_WAIT=1m")
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -219,5 +220,40 @@ func TestGraphQLOverGET(t *testing.T) {
 	}
 	if resp, body := get(`mutation { logout }`); resp.StatusCode == 200 && !strings.Contains(string(body), "errors") {
 		t.Errorf("GET mutation ran: %d %s", resp.StatusCode, body)
+	}
+}
+
+// GraphQL over HTTP, section 6.4: a request that fails before execution is
+// 200 for application/json, and 4xx without a data entry for
+// application/graphql-response+json; a body that is not JSON is 400.
+func TestGraphQLOverHTTPStatuses(t *testing.T) {
+	ta := newTestApp(t)
+	for _, tc := range []struct {
+		name, accept, body string
+		status             int
+		wantType           string
+	}{
+		{"parse error, json", "application/json", `{"query":"{"}`, 200, "application/json"},
+		{"validation error, json", "application/json", `{"query":"{ nope }"}`, 200, "application/json"},
+		{"parse error, graphql-response", "application/graphql-response+json", `{"query":"{"}`, 400, "application/graphql-response+json"},
+		{"validation error, graphql-response", "application/graphql-response+json", `{"query":"{ nope }"}`, 400, "application/graphql-response+json"},
+		{"body not JSON", "application/json", `{"query":`, 400, "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", tc.accept)
+			resp, body := ta.do(req)
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != tc.wantType {
+				t.Errorf("%d %q; want %d %q (%s)", resp.StatusCode, resp.Header.Get("Content-Type"), tc.status, tc.wantType, body)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(body, &got); err != nil || got["errors"] == nil {
+				t.Fatalf("body %s", body)
+			}
+			if _, hasData := got["data"]; hasData && tc.accept == "application/graphql-response+json" {
+				t.Errorf("data entry in %s", body)
+			}
+		})
 	}
 }

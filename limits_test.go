@@ -311,7 +311,7 @@ func TestRequestBounds(t *testing.T) {
 		wantCode string
 	}{
 		{"oversized body", `{"query":"{ __typename }", "pad":"` + strings.Repeat("x", 5000) + `"}`, 0, ""},
-		{"introspection depth bomb", nested(20), 422, "Maximum introspection depth exceeded"},
+		{"introspection depth bomb", nested(20), 200, "Maximum introspection depth exceeded"},
 		{"alias bomb", aliases(200), 200, "ALIAS_LIMIT_EXCEEDED"},
 		{"batch", `[{"query":"{ __typename }"},{"query":"{ __typename }"}]`, 400, "BATCH_NOT_SUPPORTED"},
 	} {
@@ -384,7 +384,7 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 		csp := resp.Header.Get("Content-Security-Policy")
 		switch {
-		case path == "/" && (!strings.Contains(csp, "script-src https://cdn.jsdelivr.net 'sha256-") || strings.Contains(csp, "script-src 'unsafe-inline'")):
+		case path == "/" && (!strings.Contains(csp, "script-src 'self' 'sha256-") || strings.Contains(csp, "cdn") || strings.Contains(csp, "script-src 'unsafe-inline'")):
 			t.Errorf("playground CSP = %q", csp)
 		case path != "/" && csp != "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'":
 			t.Errorf("%s: CSP = %q", path, csp)

@@ -45,5 +45,5 @@ func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler 
 	srv.AroundFields(internalErrors)
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic)
-	return refuseBatches(srv)
+	return overHTTP(srv)
 }

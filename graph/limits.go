@@ -1,11 +1,7 @@
 package graph
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -112,37 +108,4 @@ func (m *measurer) fragment(name string) measure {
 	got := m.selections(def.SelectionSet)
 	m.memo[name] = got
 	return got
-}
-
-// refuseBatches answers a POST whose body is a JSON array, a batch of
-// operations, with 400: one operation per request, so that limits and login
-// throttling apply to each.
-func refuseBatches(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			writeRequestError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the request body is too large")
-			return
-		}
-		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
-			writeRequestError(w, http.StatusBadRequest, "BATCH_NOT_SUPPORTED",
-				"batched operations are not supported; send one operation per request")
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
-	})
-}
-
-// writeRequestError answers a request that never reached GraphQL execution.
-func writeRequestError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
-	})
 }

@@ -47,11 +47,12 @@ func NewHandler(o Options) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	if o.Playground {
-		page, err := playgroundHandler()
+		page, assets, err := playgroundHandlers()
 		if err != nil {
 			return nil, err
 		}
 		mux.Handle("GET /{$}", page)
+		mux.Handle("GET "+playgroundPath, assets)
 	}
 	mux.Handle("GET /query", graphql)
 	mux.Handle("POST /query", graphql)

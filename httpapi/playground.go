@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"crypto/sha256"
+	"embed"
 	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"regexp"
 	"strings"
@@ -12,36 +14,78 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 )
 
-// playgroundAssets is where the playground page loads GraphiQL and React
-// from, pinned by version and by subresource integrity.
-const playgroundAssets = "https://cdn.jsdelivr.net"
+// playgroundFiles are GraphiQL and React, pinned by version and served from
+// the binary, so that the playground works offline, behind firewalls and
+// under a strict Content-Security-Policy. See playground/LICENSES.txt.
+//
+//go:embed playground/*.js playground/*.css
+var playgroundFiles embed.FS
 
-// playgroundHandler serves the GraphiQL page for /query. The page is the
-// same for every request, so it is rendered once, and its
-// Content-Security-Policy allows exactly its inline script, by hash.
-func playgroundHandler() (http.Handler, error) {
-	var page pageRecorder
+// playgroundPath is where the assets are served; their names carry their
+// versions, so they may be cached for good.
+const playgroundPath = "/playground/"
+
+// Pinned playground assets.
+const (
+	graphiqlJS  = "graphiql-4.1.2.min.js"
+	graphiqlCSS = "graphiql-4.1.2.min.css"
+	reactJS     = "react-18.2.0.production.min.js"
+	reactDOMJS  = "react-dom-18.2.0.production.min.js"
+)
+
+// playgroundHandlers return the GraphiQL page for /query and the handler of
+// its assets. The page is the same for every request, so it is rendered
+// once; its Content-Security-Policy allows scripts from this server and the
+// page's one inline script, by hash.
+func playgroundHandlers() (page, assets http.Handler, err error) {
+	dir, err := fs.Sub(playgroundFiles, "playground")
+	if err != nil {
+		return nil, nil, err
+	}
+	sri := map[string]string{}
+	for _, name := range []string{graphiqlJS, graphiqlCSS, reactJS, reactDOMJS} {
+		b, err := fs.ReadFile(dir, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		sum := sha256.Sum256(b)
+		sri[name] = "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+	}
+	render := playground.Handler("authql", "/query",
+		playground.WithGraphiqlVersion(playgroundPath+graphiqlJS, playgroundPath+graphiqlCSS, sri[graphiqlJS], sri[graphiqlCSS]),
+		playground.WithGraphiqlReactVersion(playgroundPath+reactJS, playgroundPath+reactDOMJS, sri[reactJS], sri[reactDOMJS]),
+	)
+	var rec pageRecorder
 	req, err := http.NewRequest(http.MethodGet, "/", nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	playground.Handler("authql", "/query")(&page, req)
-	csp := playgroundCSP(page.body.Bytes())
-	body := page.body.Bytes()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	render(&rec, req)
+	body := rec.body.Bytes()
+	csp := playgroundCSP(body)
+
+	page = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Content-Security-Policy", csp)
+		h.Set("Cache-Control", "no-cache")
 		w.Write(body)
-	}), nil
+	})
+	files := http.StripPrefix(playgroundPath, http.FileServerFS(dir))
+	assets = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		files.ServeHTTP(w, r)
+	})
+	return page, assets, nil
 }
 
 var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
 
-// playgroundCSP allows the page's assets, its inline scripts by SHA-256, and
-// requests to this server only.
+// playgroundCSP allows this server's scripts and styles, the page's inline
+// scripts by SHA-256, inline styles (GraphiQL's components insert style
+// elements), data: fonts and images, and requests to this server only.
 func playgroundCSP(page []byte) string {
-	scripts := []string{playgroundAssets}
+	scripts := []string{"'self'"}
 	for _, m := range inlineScript.FindAllSubmatch(page, -1) {
 		sum := sha256.Sum256(m[1])
 		scripts = append(scripts, fmt.Sprintf("'sha256-%s'", base64.StdEncoding.EncodeToString(sum[:])))
@@ -49,9 +93,9 @@ func playgroundCSP(page []byte) string {
 	return strings.Join([]string{
 		"default-src 'none'",
 		"script-src " + strings.Join(scripts, " "),
-		"style-src " + playgroundAssets + " 'unsafe-inline'",
-		"font-src " + playgroundAssets + " data:",
-		"img-src 'self' data: " + playgroundAssets,
+		"style-src 'self' 'unsafe-inline'",
+		"font-src 'self' data:",
+		"img-src 'self' data:",
 		"connect-src 'self'",
 		"frame-ancestors 'none'",
 		"base-uri 'none'",
