@@ -123,6 +123,27 @@ func TestThrottleLogins(t *testing.T) {
 		wantThrottled(t, resp, body)
 	})
 
+	t.Run("successes do not use up the address", func(t *testing.T) {
+		ta := newTestApp(t, limits)
+		ta.addUser("alice", alicePassword)
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				for range 5 {
+					resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+					if resp.StatusCode != 200 {
+						t.Errorf("concurrent login: %d %s", resp.StatusCode, body)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range 8 {
+			resp, body := ta.wrongLogin(fmt.Sprintf("user%d", i), nil)
+			wantOAuth(t, resp, body, 400, "invalid_grant")
+		}
+	})
+
 	t.Run("trusted proxy header", func(t *testing.T) {
 		ta := newTestApp(t, limits, func(c *config) { c.clientIPHdr = "X-Forwarded-For" })
 		for i := range 8 {

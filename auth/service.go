@@ -178,6 +178,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	// The disabled check comes after the password check so that the answer
 	// never tells whether a disabled account exists.
 	if !ok || user.Disabled {
+		attempt.failed()
 		return nil, errBadCredentials()
 	}
 	attempt.succeeded()
@@ -448,6 +449,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	if !ok {
+		attempt.failed()
 		e := Errorf(CodeInvalidGrant, "the current password is wrong")
 		e.Field = "currentPassword"
 		return e

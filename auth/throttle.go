@@ -43,20 +43,31 @@ func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Per) }
 // out of memory).
 const maxThrottleKeys = 100_000
 
-// throttle counts events per key in token buckets (golang.org/x/time/rate).
+// throttle counts failed attempts per key in token buckets
+// (golang.org/x/time/rate), together with the attempts still in flight, so
+// that concurrent attempts cannot together exceed what the bucket holds.
 type throttle struct {
 	limit   Limit
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	failures *rate.Limiter
+	inFlight int
 }
 
 func newThrottle(l Limit) *throttle {
-	return &throttle{limit: l, buckets: map[string]*rate.Limiter{}}
+	return &throttle{limit: l, buckets: map[string]*bucket{}}
 }
 
-// take takes one event for key at now. When the bucket is empty it takes
-// nothing and returns how long until it will not be.
-func (t *throttle) take(key string, now time.Time) (*rate.Reservation, time.Duration) {
+func (t *throttle) newLimiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(float64(t.limit.N)/t.limit.Per.Seconds()), t.limit.N)
+}
+
+// begin starts an attempt for key at now, or, when the failures left in the
+// bucket are all spoken for, returns how long until one is free.
+func (t *throttle) begin(key string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b, ok := t.buckets[key]
@@ -64,82 +75,102 @@ func (t *throttle) take(key string, now time.Time) (*rate.Reservation, time.Dura
 		if len(t.buckets) >= maxThrottleKeys {
 			t.sweep(now)
 		}
-		b = rate.NewLimiter(rate.Limit(float64(t.limit.N)/t.limit.Per.Seconds()), t.limit.N)
+		b = &bucket{failures: t.newLimiter()}
 		t.buckets[key] = b
 	}
-	r := b.ReserveN(now, 1)
-	if wait := r.DelayFrom(now); wait > 0 {
-		r.CancelAt(now)
-		return nil, wait
+	if deficit := float64(b.inFlight+1) - b.failures.TokensAt(now); deficit > 0 {
+		return time.Duration(deficit / float64(b.failures.Limit()) * float64(time.Second))
 	}
-	return r, 0
+	b.inFlight++
+	return 0
 }
 
-// reset forgets key, as after a successful login.
+// end ends an attempt for key begun earlier; a failed one uses up one event
+// of the bucket, which begin kept free for it.
+func (t *throttle) end(key string, now time.Time, failed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b, ok := t.buckets[key]; ok {
+		b.inFlight--
+		if failed {
+			b.failures.AllowN(now, 1)
+		}
+	}
+}
+
+// reset refills key's bucket, as after a successful login.
 func (t *throttle) reset(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.buckets, key)
+	if b, ok := t.buckets[key]; ok {
+		b.failures = t.newLimiter()
+	}
 }
 
-// sweep drops full buckets, then, if still too many, arbitrary ones. t.mu is
-// held.
+// sweep drops idle, full buckets, then, if still too many, arbitrary idle
+// ones. t.mu is held.
 func (t *throttle) sweep(now time.Time) {
 	for k, b := range t.buckets {
-		if b.TokensAt(now) >= float64(t.limit.N) {
+		if b.inFlight == 0 && b.failures.TokensAt(now) >= float64(t.limit.N) {
 			delete(t.buckets, k)
 		}
 	}
-	for k := range t.buckets {
+	for k, b := range t.buckets {
 		if len(t.buckets) < maxThrottleKeys*9/10 {
 			break
 		}
-		delete(t.buckets, k)
+		if b.inFlight == 0 {
+			delete(t.buckets, k)
+		}
 	}
 }
 
 // loginAttempt is one login counted against its username and its client
-// address, taken before the password is checked so that concurrent
-// requests cannot slip past the limit.
+// address from before the password is checked, so that concurrent requests
+// cannot slip past the limit. Exactly one of failed, succeeded and aborted
+// ends it.
 type loginAttempt struct {
-	s           *Service
-	usernameKey string
-	user, addr  *rate.Reservation
-	at          time.Time
+	s                 *Service
+	usernameKey, addr string
+	at                time.Time
 }
 
-// startLogin counts a login attempt for a username from addr, or returns a
+// startLogin begins a login attempt for a username from addr, or returns a
 // CodeRateLimited error when either is throttled. The answer is the same
 // whether or not the username exists.
 func (s *Service) startLogin(usernameKey, addr string) (*loginAttempt, error) {
 	now := s.now()
-	user, userWait := s.userThrottle.take(usernameKey, now)
-	addrRes, addrWait := s.addrThrottle.take(addr, now)
-	a := &loginAttempt{s: s, usernameKey: usernameKey, user: user, addr: addrRes, at: now}
-	if wait := max(userWait, addrWait); wait > 0 {
-		a.aborted() // give back what the other bucket took
+	wait := s.userThrottle.begin(usernameKey, now)
+	if wait == 0 {
+		if wait = s.addrThrottle.begin(addr, now); wait > 0 {
+			s.userThrottle.end(usernameKey, now, false)
+		}
+	}
+	if wait > 0 {
 		return nil, &Error{
 			Code:       CodeRateLimited,
 			Message:    "too many failed logins; retry later",
 			RetryAfter: wait,
 		}
 	}
-	return a, nil
+	return &loginAttempt{s: s, usernameKey: usernameKey, addr: addr, at: now}, nil
 }
 
-// succeeded clears the username's failures and gives the address its
-// attempt back.
+// failed counts a wrong password against the username and the address.
+func (a *loginAttempt) failed() {
+	a.s.userThrottle.end(a.usernameKey, a.at, true)
+	a.s.addrThrottle.end(a.addr, a.at, true)
+}
+
+// succeeded clears the username's failures; the address loses nothing.
 func (a *loginAttempt) succeeded() {
 	a.s.userThrottle.reset(a.usernameKey)
-	a.addr.CancelAt(a.at)
+	a.aborted()
 }
 
-// aborted gives both attempts back: the login did not run, or failed for a
+// aborted ends the attempt without counting it: the login failed for a
 // reason of the server's (overload, a fault), not the client's.
 func (a *loginAttempt) aborted() {
-	for _, r := range []*rate.Reservation{a.user, a.addr} {
-		if r != nil {
-			r.CancelAt(a.at)
-		}
-	}
+	a.s.userThrottle.end(a.usernameKey, a.at, false)
+	a.s.addrThrottle.end(a.addr, a.at, false)
 }

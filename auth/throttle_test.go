@@ -1,0 +1,44 @@
+package auth
+
+import (
+	"testing"
+	"time"
+)
+
+// Only failures use up a bucket; attempts in flight hold their place, so
+// concurrent attempts cannot together exceed it; successes and aborts,
+// however long they take and whatever happens meanwhile, cost nothing.
+func TestThrottleCountsFailuresAndHoldsInFlight(t *testing.T) {
+	th := newThrottle(Limit{N: 2, Per: time.Minute}) // one event back every 30s
+	t0 := time.Unix(1_800_000_000, 0)
+
+	for round := range 50 { // long, overlapping successes
+		now := t0.Add(time.Duration(round) * 40 * time.Second)
+		if th.begin("k", now) != 0 || th.begin("k", now.Add(30*time.Second)) != 0 {
+			t.Fatalf("round %d: a success used up the bucket", round)
+		}
+		th.end("k", now.Add(35*time.Second), false)
+		th.end("k", now.Add(35*time.Second), false)
+	}
+
+	now := t0.Add(time.Hour)
+	if th.begin("k", now) != 0 || th.begin("k", now) != 0 {
+		t.Fatal("a fresh bucket refused an attempt")
+	}
+	if wait := th.begin("k", now); wait <= 0 {
+		t.Fatal("a third attempt in flight was let past a bucket of two")
+	}
+	th.end("k", now, true)
+	th.end("k", now, true)
+	wait := th.begin("k", now)
+	if wait < 29*time.Second || wait > 31*time.Second {
+		t.Fatalf("after two failures: wait %v; want 30s", wait)
+	}
+	if th.begin("k", now.Add(wait)) != 0 {
+		t.Fatal("still throttled once an event came back")
+	}
+	th.reset("k")
+	if th.begin("k", now.Add(wait)) != 0 {
+		t.Fatal("reset did not refill the bucket")
+	}
+}
