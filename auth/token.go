@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,12 +35,42 @@ type accessClaims struct {
 
 // accessTokens issues and verifies HS256 access tokens.
 type accessTokens struct {
-	key      []byte
-	issuer   string
-	audience string
-	ttl      time.Duration
-	parser   *jwt.Parser
-	now      func() time.Time
+	key       []byte
+	issuer    string
+	audience  string
+	ttl       time.Duration
+	parser    *jwt.Parser
+	validator *jwt.Validator
+	now       func() time.Time
+	// verified holds the claims of tokens whose signature and type have
+	// been checked, by token text, so that a token presented again skips
+	// the parse and the HMAC. The claims checks (expiry, issuer, audience)
+	// still run on every use.
+	verified verifiedTokens
+}
+
+// verifiedTokens is a bounded map from token text to its checked claims.
+type verifiedTokens struct {
+	mu     sync.RWMutex
+	claims map[string]*accessClaims
+}
+
+// maxVerifiedTokens bounds the cache: a few MiB.
+const maxVerifiedTokens = 4096
+
+func (v *verifiedTokens) get(raw string) *accessClaims {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.claims[raw]
+}
+
+func (v *verifiedTokens) put(raw string, c *accessClaims) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.claims == nil || len(v.claims) >= maxVerifiedTokens {
+		v.claims = make(map[string]*accessClaims, 64) // start over: simple and bounded
+	}
+	v.claims[raw] = c
 }
 
 func newAccessTokens(key []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *accessTokens {
@@ -57,12 +88,13 @@ func newAccessTokens(key []byte, issuer, audience string, ttl time.Duration, now
 		opts = append(opts, jwt.WithAudience(audience))
 	}
 	return &accessTokens{
-		key:      key,
-		issuer:   issuer,
-		audience: audience,
-		ttl:      ttl,
-		parser:   jwt.NewParser(opts...),
-		now:      now,
+		key:       key,
+		issuer:    issuer,
+		audience:  audience,
+		ttl:       ttl,
+		parser:    jwt.NewParser(opts...),
+		validator: jwt.NewValidator(opts...),
+		now:       now,
 	}
 }
 
@@ -98,6 +130,12 @@ func (t *accessTokens) issue(u *User, s *Session, scopes []string) (string, erro
 // returns its claims. Every failure is a CodeInvalidToken error whose message
 // may go into a WWW-Authenticate header.
 func (t *accessTokens) verify(raw string) (*accessClaims, error) {
+	if c := t.verified.get(raw); c != nil {
+		if err := t.validator.Validate(c); err != nil {
+			return nil, &Error{Code: CodeInvalidToken, Message: describeTokenError(err), Err: err}
+		}
+		return c, nil
+	}
 	var claims accessClaims
 	_, err := t.parser.ParseWithClaims(raw, &claims, func(token *jwt.Token) (any, error) {
 		typ, _ := token.Header["typ"].(string)
@@ -114,6 +152,7 @@ func (t *accessTokens) verify(raw string) (*accessClaims, error) {
 	if claims.Subject == "" || claims.SessionID == "" {
 		return nil, Errorf(CodeInvalidToken, "the access token lacks sub or sid")
 	}
+	t.verified.put(raw, &claims)
 	return &claims, nil
 }
 

@@ -45,12 +45,12 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byt
 
 // ClientByID returns client id and its secret hash, or auth.ErrNotFound.
 func (db *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, error) {
-	return scanClient(db.read.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	return scanClient(db.queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 }
 
 // Clients returns every client by id.
 func (db *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rows, err := db.query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, dbError(err)
 	}
@@ -82,7 +82,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error 
 // Scopes returns the distinct scopes granted to users or allowed to
 // clients, sorted.
 func (db *DB) Scopes(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT scopes FROM users WHERE scopes <> '' UNION SELECT scopes FROM clients WHERE scopes <> ''`)
 	if err != nil {
 		return nil, dbError(err)

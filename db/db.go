@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -41,6 +42,9 @@ type DB struct {
 	write     *sql.DB
 	read      *sql.DB
 	writeWait time.Duration
+	// stmts caches prepared read statements by query text: preparing costs
+	// as much as running the queries that run on every request.
+	stmts sync.Map // string -> *sql.Stmt
 }
 
 var _ auth.Store = (*DB)(nil)
@@ -121,13 +125,62 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	errs := []error{}
+	db.stmts.Range(func(_, stmt any) bool {
+		errs = append(errs, stmt.(*sql.Stmt).Close())
+		return true
+	})
+	return errors.Join(append(errs, db.read.Close(), db.write.Close())...)
 }
+
+// readStmt returns the prepared read statement for query, preparing it on
+// first use. database/sql prepares it again on each pooled connection that
+// needs it, once.
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := db.stmts.Load(query); ok {
+		return stmt.(*sql.Stmt), nil
+	}
+	stmt, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, stmt); loaded {
+		stmt.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return stmt, nil
+}
+
+// queryRow runs a read query that returns at most one row.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	stmt, err := db.readStmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return stmt.QueryRowContext(ctx, args...)
+}
+
+// query runs a read query.
+func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	stmt, err := db.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	return rows, dbError(err)
+}
+
+// rowScanner is a *sql.Row, or the error of preparing its query.
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return db.queryRow(ctx, "SELECT 1").Scan(&one)
 }
 
 // Secret returns the value of setting key, storing generate() first if the

@@ -51,14 +51,14 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session, refreshHash []
 // SessionWithUser returns session id and its user in one query, or
 // auth.ErrNotFound. It runs on every authenticated request.
 func (db *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
-	return scanSessionUser(db.read.QueryRowContext(ctx, `
+	return scanSessionUser(db.queryRow(ctx, `
 		SELECT `+sessionColumns+`, `+userColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = ?`, id))
 }
 
 // scanSessionUser scans sessionColumns, userColumns, then extra, from row.
-func scanSessionUser(row *sql.Row, extra ...any) (*auth.Session, *auth.User, error) {
+func scanSessionUser(row rowScanner, extra ...any) (*auth.Session, *auth.User, error) {
 	var r userRow
 	s, err := scanSession(row, append(r.dest(), extra...)...)
 	if err != nil {
@@ -69,7 +69,7 @@ func scanSessionUser(row *sql.Row, extra ...any) (*auth.Session, *auth.User, err
 
 // Sessions returns the live sessions of user userID at now, newest first.
 func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
-	rows, err := db.read.QueryContext(ctx, `
+	rows, err := db.query(ctx, `
 		SELECT `+sessionColumns+` FROM sessions s
 		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
 		ORDER BY s.created_at DESC, s.id`, userID, unixNano(now))
@@ -92,7 +92,7 @@ func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*au
 // and user, or auth.ErrNotFound.
 func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
 	var rotated sql.NullInt64
-	s, u, err := scanSessionUser(db.read.QueryRowContext(ctx, `
+	s, u, err := scanSessionUser(db.queryRow(ctx, `
 		SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
 		FROM refresh_tokens t
 		JOIN sessions s ON s.id = t.session_id

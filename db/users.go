@@ -66,7 +66,7 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte)
 // hash, or auth.ErrNotFound.
 func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, []byte, error) {
 	var hash []byte
-	row := db.read.QueryRowContext(ctx,
+	row := db.queryRow(ctx,
 		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.username_key = ?`, key)
 	u, err := scanUser(row, &hash)
 	return u, hash, err
@@ -76,7 +76,7 @@ func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, []byt
 // auth.ErrNotFound.
 func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, []byte, error) {
 	var hash []byte
-	row := db.read.QueryRowContext(ctx,
+	row := db.queryRow(ctx,
 		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.id = ?`, id)
 	u, err := scanUser(row, &hash)
 	return u, hash, err
@@ -157,7 +157,7 @@ func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.
 			return nil, nil, auth.ErrBadCursor
 		}
 	}
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT `+userColumns+`, u.seq FROM users u WHERE u.seq > ? ORDER BY u.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, nil, dbError(err)
