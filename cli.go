@@ -274,6 +274,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
+	defer svc.Close()
 	if err := run(ctx, svc, cliIO{stdin: stdin, stdout: stdout, stderr: stderr}); err != nil {
 		if ae, ok := errors.AsType[*auth.Error](err); ok && ae.Code != auth.CodeInternal {
 			return fmt.Errorf("%s: %s", cmd.name, ae.Message)

@@ -125,12 +125,13 @@ func TestThrottleLogins(t *testing.T) {
 
 	t.Run("successes do not use up the address", func(t *testing.T) {
 		ta := newTestApp(t, limits)
-		ta.addUser("alice", alicePassword)
 		var wg sync.WaitGroup
-		for range 10 {
+		for i := range 5 { // below both limits in flight at once
+			name := fmt.Sprintf("client%d", i)
+			ta.addUser(name, alicePassword)
 			wg.Go(func() {
-				for range 5 {
-					resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+				for range 10 {
+					resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {name}, "password": {alicePassword}})
 					if resp.StatusCode != 200 {
 						t.Errorf("concurrent login: %d %s", resp.StatusCode, body)
 					}

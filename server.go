@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -62,6 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // finish.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg.logFormat, stderr)
+	// A processor for each bcrypt worker beside the usual ones: the workers
+	// (locked threads at a lower priority) then never hold every processor,
+	// and requests that only verify tokens are served during a login storm.
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.bcryptConcurrency)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -148,7 +153,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	return &app{db: store, service: svc, handler: handler}, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+func (a *app) Close() error {
+	a.service.Close()
+	return a.db.Close()
+}
 
 // openService opens the database and builds the service over it, with the
 // configured JWT secret or the one stored in the database.

@@ -52,6 +52,7 @@ func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(svc.Close)
 	return svc, store, c
 }
 
@@ -159,6 +160,7 @@ func TestLoginUpgradesWeakerHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stronger.Close()
 	mustLogin(t, stronger, "alice", "correct horse")
 	_, hash, err := store.UserByID(ctx, u.ID)
 	if err != nil {

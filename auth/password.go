@@ -4,24 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // passwords hashes and checks passwords (and client secrets) with bcrypt at
-// one cost, running at most cap(slots) bcrypt operations at once so that a
-// storm of logins leaves CPU for requests that only verify tokens.
+// one cost. The work runs on a fixed set of worker goroutines, each locked
+// to an OS thread at a lower scheduling priority, so that a storm of logins
+// is bounded and leaves the CPU to requests that only verify tokens the
+// moment they need it.
 type passwords struct {
 	cost int
 	// dummy is a hash at cost of a password nobody has. Checking a password
 	// for an unknown user compares against it, so that the answer takes as
 	// long as a wrong password for a real one.
 	dummy []byte
-	slots chan struct{}
-	// wait is how long an operation queues for a slot before the request
+	jobs  chan func()
+	// wait is how long an operation queues for a worker before the request
 	// gets errPasswordsBusy.
 	wait time.Duration
+	stop sync.Once
 }
 
 func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
@@ -35,8 +40,28 @@ func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error)
 	if err != nil {
 		return nil, err
 	}
-	return &passwords{cost: cost, dummy: dummy, slots: make(chan struct{}, concurrency), wait: wait}, nil
+	p := &passwords{cost: cost, dummy: dummy, jobs: make(chan func()), wait: wait}
+	for range concurrency {
+		go p.work()
+	}
+	return p, nil
 }
+
+// work runs bcrypt jobs until close. Its thread is its own and runs at a
+// lower priority (lowerThreadPriority). A server should give the runtime a
+// processor (GOMAXPROCS) for each worker beside those for everything else,
+// so that the workers never hold every processor; the kernel then shares
+// the CPUs, favouring the threads that are not hashing.
+func (p *passwords) work() {
+	runtime.LockOSThread() // never unlocked: the thread ends with the worker
+	lowerThreadPriority()
+	for job := range p.jobs {
+		job()
+	}
+}
+
+// close stops the workers.
+func (p *passwords) close() { p.stop.Do(func() { close(p.jobs) }) }
 
 // errPasswordsBusy answers a request whose bcrypt work waited too long.
 func errPasswordsBusy() *Error {
@@ -47,34 +72,32 @@ func errPasswordsBusy() *Error {
 	}
 }
 
-// acquire takes a bcrypt slot, waiting at most p.wait.
-func (p *passwords) acquire(ctx context.Context) (release func(), err error) {
-	release = func() { <-p.slots }
-	select {
-	case p.slots <- struct{}{}:
-		return release, nil
-	default:
+// run runs fn on a worker, waiting at most p.wait for one to be free.
+func (p *passwords) run(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	job := func() {
+		defer close(done)
+		fn()
 	}
 	timer := time.NewTimer(p.wait)
 	defer timer.Stop()
 	select {
-	case p.slots <- struct{}{}:
-		return release, nil
+	case p.jobs <- job:
 	case <-timer.C:
-		return nil, errPasswordsBusy()
+		return errPasswordsBusy()
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+	<-done
+	return nil
 }
 
 // hash returns the bcrypt hash of password, which the caller has validated.
-func (p *passwords) hash(ctx context.Context, password string) ([]byte, error) {
-	release, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
+func (p *passwords) hash(ctx context.Context, password string) (hash []byte, err error) {
+	if runErr := p.run(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), p.cost) }); runErr != nil {
+		return nil, runErr
 	}
-	defer release()
-	return bcrypt.GenerateFromPassword([]byte(password), p.cost)
+	return hash, err
 }
 
 // check reports whether password matches hash, and whether hash was made at
@@ -87,12 +110,12 @@ func (p *passwords) check(ctx context.Context, hash []byte, password string) (ok
 	if !valid {
 		hash = p.dummy
 	}
-	release, err := p.acquire(ctx)
-	if err != nil {
-		return false, false, err
+	compare := func() {
+		err = bcrypt.CompareHashAndPassword(hash, []byte(password[:min(len(password), MaxPasswordBytes)]))
 	}
-	err = bcrypt.CompareHashAndPassword(hash, []byte(password[:min(len(password), MaxPasswordBytes)]))
-	release()
+	if runErr := p.run(ctx, compare); runErr != nil {
+		return false, false, runErr
+	}
 	switch {
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		return false, false, nil

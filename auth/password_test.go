@@ -16,6 +16,7 @@ func TestDummyHashHasConfiguredCost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer p.close()
 		if got, _ := bcrypt.Cost(p.dummy); got != cost {
 			t.Errorf("dummy hash cost = %d; want %d", got, cost)
 		}
@@ -32,6 +33,7 @@ func TestCheckRefusesPasswordsOver72Bytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.close()
 	prefix := "0123456789012345678901234567890123456789012345678901234567890123456789ab"
 	hash, err := p.hash(context.Background(), prefix)
 	if err != nil {

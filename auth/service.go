@@ -119,6 +119,10 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}, nil
 }
 
+// Close stops the service's bcrypt workers. The service must not be used
+// after.
+func (s *Service) Close() { s.passwords.close() }
+
 // Grant is what a successful login, signup or refresh hands out (RFC 6749
 // section 5.1).
 type Grant struct {
