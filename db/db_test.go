@@ -167,3 +167,49 @@ func TestListUsersPages(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent lookups, coalesced into shared queries, each get their own
+// session, unknown ids get ErrNotFound, and a closed database answers with
+// an error.
+func TestSessionWithUserCoalesced(t *testing.T) {
+	ctx := context.Background()
+	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "authql.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var ids []string
+	for i := range 20 {
+		u := newUser(fmt.Sprintf("user%d", i))
+		if err := store.CreateUser(ctx, u, []byte("h")); err != nil {
+			t.Fatal(err)
+		}
+		s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := store.CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	var wg sync.WaitGroup
+	for round := range 50 {
+		for i, id := range ids {
+			wg.Go(func() {
+				if (round+i)%7 == 0 {
+					if _, _, err := store.SessionWithUser(ctx, "missing-"+id); !errors.Is(err, auth.ErrNotFound) {
+						t.Errorf("unknown session: %v", err)
+					}
+					return
+				}
+				s, u, err := store.SessionWithUser(ctx, id)
+				if err != nil || s.ID != id || u.Username != fmt.Sprintf("user%d", i) || u.ID != s.UserID {
+					t.Errorf("lookup %s: %+v %+v %v", id, s, u, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	store.Close()
+	if _, _, err := store.SessionWithUser(ctx, ids[0]); err == nil {
+		t.Error("a lookup on a closed database succeeded")
+	}
+}

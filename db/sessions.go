@@ -48,15 +48,6 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session, refreshHash []
 	})
 }
 
-// SessionWithUser returns session id and its user in one query, or
-// auth.ErrNotFound. It runs on every authenticated request.
-func (db *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
-	return scanSessionUser(db.queryRow(ctx, `
-		SELECT `+sessionColumns+`, `+userColumns+`
-		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.id = ?`, id))
-}
-
 // scanSessionUser scans sessionColumns, userColumns, then extra, from row.
 func scanSessionUser(row rowScanner, extra ...any) (*auth.Session, *auth.User, error) {
 	var r userRow
