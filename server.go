@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "authql listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "authql listening on %s\n", baseURL(ln.Addr()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -102,6 +102,19 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// baseURL is the URL to open for a listener: localhost when it listens on
+// every address.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // newLogger returns the structured logger, text or JSON.
