@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"authql/auth"
 	"authql/db"
@@ -87,6 +88,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "authql listening on %s\n", baseURL(ln.Addr()))
+	go purgeSessions(ctx, a.db, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -102,6 +104,27 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// purgeSessions deletes, at start and then hourly until ctx is done, the
+// sessions that ended more than a day ago, with their refresh tokens.
+func purgeSessions(ctx context.Context, store *db.DB, logger *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := store.PurgeSessions(ctx, time.Now().Add(-24*time.Hour))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("purging ended sessions failed", "err", err)
+		case n > 0:
+			logger.Info("purged ended sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // baseURL is the URL to open for a listener: localhost when it listens on

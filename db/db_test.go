@@ -213,3 +213,38 @@ func TestSessionWithUserCoalesced(t *testing.T) {
 		t.Error("a lookup on a closed database succeeded")
 	}
 }
+
+func TestPurgeSessions(t *testing.T) {
+	ctx := context.Background()
+	store := mustOpen(t, filepath.Join(t.TempDir(), "authql.db"))
+	u := newUser("alice")
+	if err := store.CreateUser(ctx, u, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	session := func(expires time.Time) *auth.Session {
+		s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: expires}
+		if err := store.CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	expired := session(t0.Add(time.Hour))
+	revoked := session(t0.Add(100 * time.Hour))
+	live := session(t0.Add(100 * time.Hour))
+	if err := store.RevokeSession(ctx, u.ID, revoked.ID, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := store.PurgeSessions(ctx, t0.Add(3*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d, %v; want 2", n, err)
+	}
+	for _, s := range []*auth.Session{expired, revoked} {
+		if _, err := store.RefreshToken(ctx, auth.HashToken(s.ID)); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("refresh token of a purged session: %v", err)
+		}
+	}
+	if _, _, err := store.SessionWithUser(ctx, live.ID); err != nil {
+		t.Errorf("live session: %v", err)
+	}
+}

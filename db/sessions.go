@@ -151,3 +151,20 @@ func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Tim
 		unixNano(now), userID)
 	return err
 }
+
+// PurgeSessions deletes the sessions that expired or were revoked before
+// endedBefore, with their refresh tokens, and returns how many. Without it,
+// ended sessions and every rotated refresh token's hash would stay forever.
+func (db *DB) PurgeSessions(ctx context.Context, endedBefore time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1`, unixNano(endedBefore))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
