@@ -44,9 +44,7 @@ type DB struct {
 	writeWait time.Duration
 	// stmts caches prepared read statements by query text: preparing costs
 	// as much as running the queries that run on every request.
-	stmts     sync.Map // string -> *sql.Stmt
-	lookups   *sessionLookups
-	closeOnce sync.Once
+	stmts sync.Map // string -> *sql.Stmt
 }
 
 var _ auth.Store = (*DB)(nil)
@@ -87,7 +85,6 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	db.read = read
-	db.startLookups()
 	return db, nil
 }
 
@@ -128,7 +125,6 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	db.closeOnce.Do(func() { close(db.lookups.stop) })
 	errs := []error{}
 	db.stmts.Range(func(_, stmt any) bool {
 		errs = append(errs, stmt.(*sql.Stmt).Close())

@@ -168,10 +168,9 @@ func TestListUsersPages(t *testing.T) {
 	}
 }
 
-// Concurrent lookups, coalesced into shared queries, each get their own
-// session, unknown ids get ErrNotFound, and a closed database answers with
-// an error.
-func TestSessionWithUserCoalesced(t *testing.T) {
+// Concurrent lookups each get their own session, unknown ids get
+// ErrNotFound, and a closed database answers with an error.
+func TestSessionWithUserConcurrent(t *testing.T) {
 	ctx := context.Background()
 	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "authql.db"))
 	if err != nil {
