@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -64,10 +63,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // finish.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg.logFormat, stderr)
-	// A processor for each bcrypt worker beside the usual ones: the workers
-	// (locked threads at a lower priority) then never hold every processor,
-	// and requests that only verify tokens are served during a login storm.
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.bcryptConcurrency)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err

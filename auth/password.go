@@ -48,16 +48,79 @@ func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error)
 }
 
 // work runs bcrypt jobs until close. Its thread is its own and runs at a
-// lower priority (lowerThreadPriority). A server should give the runtime a
-// processor (GOMAXPROCS) for each worker beside those for everything else,
-// so that the workers never hold every processor; the kernel then shares
-// the CPUs, favouring the threads that are not hashing.
+// lower priority (lowerThreadPriority), and while jobs run the runtime has a
+// processor (GOMAXPROCS) more for each, so that the workers never hold every
+// processor; the kernel then shares the CPUs, favouring the threads that
+// are not hashing.
 func (p *passwords) work() {
 	runtime.LockOSThread() // never unlocked: the thread ends with the worker
 	lowerThreadPriority()
 	for job := range p.jobs {
+		extraProcs.start()
 		job()
+		extraProcs.end()
 	}
+}
+
+// extraProcs lends the runtime a processor for each bcrypt job running in
+// the process, and takes them back once no job has run for returnProcsAfter.
+// Processors lent for good cost every request: on two CPUs, four processors
+// made the Go scheduler and the kernel switch threads so often that a
+// request took a third more CPU time. The loans last a whole burst of
+// logins because changing GOMAXPROCS stops the world, and stopping a
+// hashing worker's thread, which runs at a lower priority, can take a while.
+var extraProcs procLender
+
+const returnProcsAfter = time.Second
+
+type procLender struct {
+	mu      sync.Mutex
+	base    int // GOMAXPROCS without loans
+	lent    int
+	running int
+	lastEnd time.Time
+	timer   *time.Timer // calls giveBack
+}
+
+func (l *procLender) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running++
+	if l.running <= l.lent {
+		return
+	}
+	if l.lent == 0 {
+		l.base = runtime.GOMAXPROCS(0)
+	}
+	l.lent = l.running
+	runtime.GOMAXPROCS(l.base + l.lent)
+}
+
+func (l *procLender) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running--
+	l.lastEnd = time.Now()
+	if l.timer == nil {
+		l.timer = time.AfterFunc(returnProcsAfter, l.giveBack)
+	} else {
+		l.timer.Reset(returnProcsAfter)
+	}
+}
+
+// giveBack ends the loans if no job has run for returnProcsAfter.
+func (l *procLender) giveBack() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running > 0 || l.lent == 0 {
+		return
+	}
+	if idle := time.Since(l.lastEnd); idle < returnProcsAfter {
+		l.timer.Reset(returnProcsAfter - idle)
+		return
+	}
+	l.lent = 0
+	runtime.GOMAXPROCS(l.base)
 }
 
 // close stops the workers.
