@@ -66,7 +66,7 @@ func (p *passwords) work() {
 // the process, and takes them back once no job has run for returnProcsAfter.
 // Processors lent for good cost every request: on two CPUs, four processors
 // made the Go scheduler and the kernel switch threads so often that a
-// request took a third more CPU time. The loans last a whole burst of
+// request took up to 30% more CPU time. The loans last a whole burst of
 // logins because changing GOMAXPROCS stops the world, and stopping a
 // hashing worker's thread, which runs at a lower priority, can take a while.
 var extraProcs procLender
