@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,24 @@ func TestBearerExpiresWithClock(t *testing.T) {
 	resp, body := ta.graphql(tok, `{ me { id } }`, nil)
 	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "expired") {
 		t.Errorf("after expiry: %d %q %+v; want 401 saying expired", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+}
+
+// A client that hangs up while its token is checked is not an internal
+// error: the per-request read, which takes microseconds, finishes anyway,
+// and nothing is logged as failing.
+func TestBearerClientGoneIsNotAnError(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword)
+	tok := ta.login("alice", alicePassword).AccessToken
+	ctx, hangUp := context.WithCancel(context.Background())
+	hangUp()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/query", strings.NewReader(`{"query":"{ me { username } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	ta.app.handler.ServeHTTP(w, req)
+	if logs := ta.logs.String(); w.Code != http.StatusOK || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("status %d, body %s; want 200 and no error logged:\n%s", w.Code, w.Body, logs)
 	}
 }

@@ -151,8 +151,12 @@ func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return stmt, nil
 }
 
-// queryRow runs a read query that returns at most one row.
+// queryRow runs a read query that returns at most one row. Reads ignore the
+// cancellation of ctx: they are short (an indexed lookup, a page of users,
+// one user's sessions), and cancelling one midway would only turn a client
+// that hung up into an internal error.
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	ctx = context.WithoutCancel(ctx)
 	stmt, err := db.readStmt(ctx, query)
 	if err != nil {
 		return errRow{err}
@@ -160,8 +164,9 @@ func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanne
 	return stmt.QueryRowContext(ctx, args...)
 }
 
-// query runs a read query.
+// query runs a read query, ignoring the cancellation of ctx as queryRow does.
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	stmt, err := db.readStmt(ctx, query)
 	if err != nil {
 		return nil, err
