@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -65,6 +66,12 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 			o.WriteWait = opt.WriteWait
 		}
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
 	write, err := sql.Open("sqlite3", dsn(path, o.BusyTimeout, url.Values{"_txlock": {"immediate"}}))
 	if err != nil {
 		return nil, err
@@ -76,6 +83,12 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// SQLite gives -wal and -shm the mode of the database; an operator may
+	// have loosened either since.
+	if err := checkPrivate(path); err != nil {
+		write.Close()
+		return nil, err
+	}
 	read, err := sql.Open("sqlite3", dsn(path, o.BusyTimeout, url.Values{"_query_only": {"true"}, "_txlock": {"deferred"}}))
 	if err != nil {
 		write.Close()
@@ -86,6 +99,54 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	read.SetMaxIdleConns(n)
 	db.read = read
 	return db, nil
+}
+
+// createPrivate creates the database file at path, empty and readable by its
+// owner only, unless it exists. SQLite would create it with the process's
+// umask, typically 0644, and it holds password hashes and secrets.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// ErrNotPrivate is returned by Open when the database file, its -wal or its
+// -shm may be read or written by group or others.
+var ErrNotPrivate = errors.New("the database is readable or writable by others")
+
+// checkPrivate refuses a database whose file or companion files carry any
+// permission for group or others: anyone who can read them can read every
+// password hash and the server's secrets.
+func checkPrivate(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check the mode of %s: %w", p, err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("%w: %s has mode %04o, but it holds password hashes and secrets; "+
+				"allow its owner only: chmod 600 %s", ErrNotPrivate, p, perm, shellQuote(p))
+		}
+	}
+	return nil
+}
+
+// shellQuote quotes s for a command line that a user may copy.
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // dsn is the go-sqlite3 data source for path. Per-connection settings go
@@ -113,7 +174,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, dir, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, dir,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(usernameKeysMigration()))
 	if err != nil {
 		return err
 	}
@@ -202,6 +265,23 @@ func (db *DB) Secret(ctx context.Context, key string, generate func() []byte) ([
 		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
 	})
 	return value, err
+}
+
+// Setting returns the value of setting key, or auth.ErrNotFound.
+func (db *DB) Setting(ctx context.Context, key string) ([]byte, error) {
+	var value []byte
+	err := db.queryRow(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
+	return value, dbError(err)
+}
+
+// SetSetting stores value as setting key, replacing any value it had.
+func (db *DB) SetSetting(ctx context.Context, key string, value []byte) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			key, value)
+		return err
+	})
 }
 
 // dbError translates driver errors into the auth package's vocabulary.
