@@ -80,7 +80,9 @@ func TestAdminListsUsersByPage(t *testing.T) {
 // need users:read.
 func TestAdminScopesApplyAtOnce(t *testing.T) {
 	ta := newTestApp(t)
-	writer := ta.login(ta.addUser("writer", alicePassword, "users:write").Username, alicePassword).AccessToken
+	writer := ta.login(ta.addUser("writer", alicePassword, "users:write", "users:read", "orders:read").Username, alicePassword).AccessToken
+	// Without users:read, to see that the sessions of another need it.
+	writerOnly := ta.login(ta.addUser("writer-only", alicePassword, "users:write", "orders:read").Username, alicePassword).AccessToken
 	alice := ta.addUser("alice", alicePassword, "users:read")
 	aliceToken := ta.login("alice", alicePassword).AccessToken
 	const users = `{ users(first: 1) { edges { node { id } } } }`
@@ -111,7 +113,7 @@ func TestAdminScopesApplyAtOnce(t *testing.T) {
 		t.Errorf("unknown user: %s", code)
 	}
 
-	_, resp = ta.graphql(writer, `mutation($id: ID!) { setUserScopes(id: $id, scopes: []) { sessions { id } } }`, map[string]any{"id": alice.ID})
+	_, resp = ta.graphql(writerOnly, `mutation($id: ID!) { setUserScopes(id: $id, scopes: []) { sessions { id } } }`, map[string]any{"id": alice.ID})
 	if code := resp.code(t); code != "FORBIDDEN" {
 		t.Errorf("another user's sessions without users:read: %+v", resp.Errors)
 	}

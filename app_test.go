@@ -46,7 +46,9 @@ type testApp struct {
 	app   *app
 	clock *authtest.Clock
 	logs  *syncBuffer
-	t     testing.TB
+	// dbPath is the SQLite file.
+	dbPath string
+	t      testing.TB
 }
 
 // newTestApp starts authql with the cheapest bcrypt cost, a known secret and
@@ -76,7 +78,7 @@ func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 		srv.Close()
 		a.Close()
 	})
-	return &testApp{Server: srv, app: a, clock: c, logs: logs, t: t}
+	return &testApp{Server: srv, app: a, clock: c, logs: logs, dbPath: cfg.dbPath, t: t}
 }
 
 func (ta *testApp) addUser(username, password string, scopes ...string) *auth.User {

@@ -9,13 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
 	"authql/auth"
+	"authql/db"
 )
 
 // command is a CLI command. define registers the command's own flags and
@@ -25,7 +28,10 @@ type command struct {
 	name     string // e.g. "user add"
 	synopsis string
 	about    string
-	define   func(fs *flag.FlagSet) action
+	// hashes says that the command hashes a password or secret, and so
+	// takes -bcrypt-cost.
+	hashes bool
+	define func(fs *flag.FlagSet) action
 }
 
 type action func(ctx context.Context, svc *auth.Service, cio cliIO) error
@@ -43,6 +49,7 @@ var commands = []command{
 		name:     "user add",
 		synopsis: "-username NAME [-scopes SCOPES] [-email ADDR] [-full-name NAME] < password",
 		about:    "Creates a user. The password is read from stdin (prompted for on a terminal).",
+		hashes:   true,
 		define: func(fs *flag.FlagSet) action {
 			username := usernameFlag(fs)
 			scopes := fs.String("scopes", "", "scopes granted to the user, space- or comma-separated")
@@ -75,6 +82,7 @@ var commands = []command{
 		name:     "user passwd",
 		synopsis: "-username NAME < password",
 		about:    "Sets a user's password and ends all of the user's sessions. The password is read from stdin.",
+		hashes:   true,
 		define: func(fs *flag.FlagSet) action {
 			username := usernameFlag(fs)
 			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
@@ -160,6 +168,7 @@ var commands = []command{
 		synopsis: "-id ID [-public] [-grants GRANTS] [-scopes SCOPES] < secret",
 		about: "Registers an OAuth2 client. A confidential client's secret is read from stdin;\n" +
 			"-public registers a client without one.",
+		hashes: true,
 		define: func(fs *flag.FlagSet) action {
 			id := fs.String("id", "", "the client_id (required)")
 			public := fs.Bool("public", false, "register a public client, with no secret")
@@ -258,7 +267,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fs.PrintDefaults()
 	}
 	run := cmd.define(fs)
-	bound := cfg.bind(fs, "db", "bcrypt-cost")
+	settings := []string{"db"}
+	if cmd.hashes {
+		settings = append(settings, "bcrypt-cost")
+	}
+	bound := cfg.bind(fs, settings...)
 	if err := cfg.parse(fs, bound, args[2:], getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -266,10 +279,14 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
 
-	defaults := defaultConfig()
-	defaults.dbPath, defaults.bcryptCost = cfg.dbPath, cfg.bcryptCost
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, svc, err := openService(ctx, defaults, logger)
+	cost, costSet := cfg.bcryptCost, flagSet(fs, "bcrypt-cost")
+	if !cmd.hashes {
+		// Nothing to hash: the cost only sets the dummy hash that the
+		// service makes at start, so make that cheap.
+		cost, costSet = bcrypt.MinCost, true
+	}
+	store, svc, err := openManagement(ctx, cfg.dbPath, cost, costSet, logger)
 	if err != nil {
 		return err
 	}
@@ -282,6 +299,39 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
 	return nil
+}
+
+// openManagement opens the database at path and builds a service that
+// manages users and clients only: it holds no token keys, and makes and
+// stores none. New hashes get cost when costSet (BCRYPT_COST or
+// -bcrypt-cost was given), else the cost the server recorded, else the
+// default, so that the CLI's users cannot be told from the server's by the
+// time a password check takes.
+func openManagement(ctx context.Context, path string, cost int, costSet bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
+	store, err := db.Open(ctx, path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+	}
+	if !costSet {
+		stored, err := store.Setting(ctx, bcryptCostSetting)
+		if err != nil && !errors.Is(err, auth.ErrNotFound) {
+			store.Close()
+			return nil, nil, fmt.Errorf("read the server's bcrypt cost: %w", err)
+		}
+		if n, convErr := strconv.Atoi(string(stored)); err == nil && convErr == nil {
+			cost = n
+		}
+	}
+	cfg := defaultConfig()
+	cfg.bcryptCost = cost
+	sc := cfg.serviceConfig(nil, nil)
+	sc.Logger = logger
+	svc, err := auth.NewService(store, sc)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, svc, nil
 }
 
 // usernameFlag defines the -username flag, which the action checks through

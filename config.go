@@ -32,7 +32,10 @@ type config struct {
 	clientIPHdr string
 
 	loginUserLimit    auth.Limit
+	loginPairLimit    auth.Limit
 	loginAddrLimit    auth.Limit
+	clientAuthLimit   auth.Limit
+	signupAddrLimit   auth.Limit
 	bcryptConcurrency int
 	bcryptWait        time.Duration
 	maxQueryBytes     int64
@@ -110,11 +113,23 @@ func (c *config) settings() []setting {
 		}},
 		{"LOGIN_USER_LIMIT", "login-user-limit", func(fs *flag.FlagSet) {
 			c.loginUserLimit = auth.DefaultLoginUserLimit
-			fs.Var(limitFlag{&c.loginUserLimit}, "login-user-limit", "failed logins allowed per username, as `N/duration`")
+			fs.Var(limitFlag{&c.loginUserLimit}, "login-user-limit", "failed logins allowed per username from addresses it did not log in from in 30 days, as `N/duration`")
+		}},
+		{"LOGIN_USER_ADDR_LIMIT", "login-user-addr-limit", func(fs *flag.FlagSet) {
+			c.loginPairLimit = auth.DefaultLoginPairLimit
+			fs.Var(limitFlag{&c.loginPairLimit}, "login-user-addr-limit", "failed logins allowed per username and client address, as `N/duration`")
 		}},
 		{"LOGIN_ADDR_LIMIT", "login-addr-limit", func(fs *flag.FlagSet) {
 			c.loginAddrLimit = auth.DefaultLoginAddrLimit
-			fs.Var(limitFlag{&c.loginAddrLimit}, "login-addr-limit", "failed logins allowed per client address, as `N/duration`")
+			fs.Var(limitFlag{&c.loginAddrLimit}, "login-addr-limit", "failed logins and client authentications allowed per client address, as `N/duration`")
+		}},
+		{"CLIENT_AUTH_LIMIT", "client-auth-limit", func(fs *flag.FlagSet) {
+			c.clientAuthLimit = auth.DefaultClientAuthLimit
+			fs.Var(limitFlag{&c.clientAuthLimit}, "client-auth-limit", "failed client authentications allowed per client id, as `N/duration`")
+		}},
+		{"SIGNUP_ADDR_LIMIT", "signup-addr-limit", func(fs *flag.FlagSet) {
+			c.signupAddrLimit = auth.DefaultSignupAddrLimit
+			fs.Var(limitFlag{&c.signupAddrLimit}, "signup-addr-limit", "signups allowed per client address, as `N/duration`")
 		}},
 		{"BCRYPT_CONCURRENCY", "bcrypt-concurrency", func(fs *flag.FlagSet) {
 			fs.IntVar(&c.bcryptConcurrency, "bcrypt-concurrency", runtime.NumCPU(), "bcrypt operations allowed at once (default: the number of CPUs)")
@@ -303,9 +318,10 @@ func (c *config) origins() ([]string, error) {
 	return out, nil
 }
 
-func (c *config) serviceConfig(secret []byte) auth.Config {
+func (c *config) serviceConfig(secret, refreshSecret []byte) auth.Config {
 	return auth.Config{
 		Secret:            secret,
+		RefreshSecret:     refreshSecret,
 		Issuer:            c.jwtIssuer,
 		Audience:          c.jwtAudience,
 		AccessTokenTTL:    c.accessTTL,
@@ -315,7 +331,10 @@ func (c *config) serviceConfig(secret []byte) auth.Config {
 		BcryptConcurrency: c.bcryptConcurrency,
 		BcryptWait:        c.bcryptWait,
 		LoginUserLimit:    c.loginUserLimit,
+		LoginPairLimit:    c.loginPairLimit,
 		LoginAddrLimit:    c.loginAddrLimit,
+		ClientAuthLimit:   c.clientAuthLimit,
+		SignupAddrLimit:   c.signupAddrLimit,
 		SignupClosed:      !c.signup,
 		Now:               c.now,
 	}

@@ -165,6 +165,7 @@ func TestBcryptBound(t *testing.T) {
 		c.bcryptConcurrency = 1
 		c.bcryptWait = 5 * time.Millisecond
 		c.loginUserLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.loginPairLimit = auth.Limit{N: 1000, Per: time.Minute}
 		c.loginAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
 	})
 	ta.addUser("alice", alicePassword)
@@ -206,7 +207,10 @@ func TestBcryptBound(t *testing.T) {
 // TestConcurrentSignupsOfOneUsername: exactly one wins, the rest are told
 // the name is taken, and nothing fails inside.
 func TestConcurrentSignupsOfOneUsername(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.bcryptWait = time.Minute })
+	ta := newTestApp(t, func(c *config) {
+		c.bcryptWait = time.Minute
+		c.signupAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
+	})
 	const n = 200
 	codes := make(chan string, n)
 	var wg sync.WaitGroup

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -102,12 +103,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 }
 
 // purgeSessions deletes, at start and then hourly until ctx is done, the
-// sessions that ended more than a day ago, with their refresh tokens.
+// sessions that ended more than a day ago, with their refresh tokens, and
+// the login addresses that no longer count as known.
 func purgeSessions(ctx context.Context, store *db.DB, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		n, err := store.PurgeSessions(ctx, time.Now().Add(-24*time.Hour))
+		now := time.Now()
+		n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-auth.KnownAddressWindow))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("purging ended sessions failed", "err", err)
@@ -189,26 +192,50 @@ func (a *app) Close() error {
 	return a.db.Close()
 }
 
-// openService opens the database and builds the service over it, with the
-// configured JWT secret or the one stored in the database.
+// openService opens the database and builds the server's service over it:
+// with the configured JWT secret or the one stored in the database, the
+// stored refresh token secret (made on first start), and password checks
+// that cost as much as the most expensive stored hash. It records the
+// configured bcrypt cost, which the CLI then hashes at.
 func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *auth.Service, error) {
 	store, err := db.Open(ctx, cfg.dbPath, cfg.dbOpts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
 	}
-	secret := []byte(cfg.jwtSecret)
-	if len(secret) == 0 {
-		if secret, err = store.Secret(ctx, "jwt_secret", auth.GenerateSecret); err != nil {
-			store.Close()
-			return nil, nil, fmt.Errorf("read the stored JWT secret: %w", err)
+	svc, err := func() (*auth.Service, error) {
+		secret := []byte(cfg.jwtSecret)
+		if len(secret) == 0 {
+			if secret, err = store.Secret(ctx, "jwt_secret", auth.GenerateSecret); err != nil {
+				return nil, fmt.Errorf("read the stored JWT secret: %w", err)
+			}
 		}
-	}
-	sc := cfg.serviceConfig(secret)
-	sc.Logger = logger
-	svc, err := auth.NewService(store, sc)
+		refreshSecret, err := store.Secret(ctx, "refresh_token_secret", auth.GenerateSecret)
+		if err != nil {
+			return nil, fmt.Errorf("read the stored refresh token secret: %w", err)
+		}
+		if err := store.SetSetting(ctx, bcryptCostSetting, []byte(strconv.Itoa(cfg.bcryptCost))); err != nil {
+			return nil, fmt.Errorf("record the bcrypt cost: %w", err)
+		}
+		sc := cfg.serviceConfig(secret, refreshSecret)
+		sc.Logger = logger
+		svc, err := auth.NewService(store, sc)
+		if err != nil {
+			return nil, err
+		}
+		if err := svc.LoadPasswordCosts(ctx); err != nil {
+			svc.Close()
+			return nil, err
+		}
+		return svc, nil
+	}()
 	if err != nil {
 		store.Close()
 		return nil, nil, err
 	}
 	return store, svc, nil
 }
+
+// bcryptCostSetting is the database setting in which the server records its
+// BCRYPT_COST, so that users created by the CLI get hashes of the same cost
+// (a different cost would tell their hashes apart by timing).
+const bcryptCostSetting = "bcrypt_cost"

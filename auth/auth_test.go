@@ -18,6 +18,7 @@ import (
 func testConfig(c *authtest.Clock) auth.Config {
 	return auth.Config{
 		Secret:            []byte("0123456789abcdef0123456789abcdef"),
+		RefreshSecret:     []byte("refresh-derivation-secret-of-32-bytes"),
 		Issuer:            "authql-test",
 		AccessTokenTTL:    15 * time.Minute,
 		RefreshTokenTTL:   24 * time.Hour,
@@ -162,11 +163,11 @@ func TestLoginUpgradesWeakerHash(t *testing.T) {
 	}
 	defer stronger.Close()
 	mustLogin(t, stronger, "alice", "correct horse")
-	_, hash, err := store.UserByID(ctx, u.ID)
+	_, cred, err := store.UserByID(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(hash[4:6]); got != "05" {
+	if got := string(cred.Hash[4:6]); got != "05" {
 		t.Errorf("hash cost after login = %s; want 05", got)
 	}
 	mustLogin(t, stronger, "alice", "correct horse")

@@ -77,7 +77,7 @@ type NewClient struct {
 // taken, a secret that is not 8 to 72 bytes of VSCHAR, an unknown grant
 // type and a malformed scope are CodeInvalidRequest errors naming the field.
 func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, error) {
-	if len(nc.ID) == 0 || len(nc.ID) > maxClientIDLen || !isVSChars(nc.ID) {
+	if !validClientID(nc.ID) {
 		return nil, fieldError("id", "client id must be 1 to %d printable ASCII characters", maxClientIDLen)
 	}
 	var hash []byte
@@ -117,6 +117,7 @@ func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
+	s.auditEvent(ctx, "client registered", "client_registered", "client_id", c.ID, "by", actor(ctx))
 	return c, nil
 }
 
@@ -130,16 +131,30 @@ func isVSChars(s string) bool {
 	return true
 }
 
+// validClientID reports whether id follows the client_id rules (RFC 6749
+// Appendix A.1): 1 to 128 VSCHARs, whether or not the client is registered,
+// since an unregistered id is copied into sessions and tokens.
+func validClientID(id string) bool {
+	return len(id) > 0 && len(id) <= maxClientIDLen && isVSChars(id)
+}
+
 // AuthenticateClient checks the client part of a token or revocation request
 // (RFC 6749 section 2.3.1) and returns the client, or nil for the
 // first-party client (no id, no secret). A registered confidential client
 // must present its secret; a public one must present none; an unregistered
-// id may come without a secret only. Every failure is the same
-// CodeInvalidClient error after one bcrypt comparison, whether or not the
-// client exists.
+// id may come without a secret only. An id that breaks the client_id rules
+// (validClientID) is refused before any lookup. Every other failure is the
+// same CodeInvalidClient error after one bcrypt comparison, whether or not
+// the client exists. Failed authentications are counted per client id and
+// per client address; past ClientAuthLimit or LoginAddrLimit every
+// authentication that checks a secret is CodeRateLimited.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*Client, error) {
 	if id == "" && secret == "" {
 		return nil, nil
+	}
+	if !validClientID(id) {
+		s.securityEvent(ctx, "client authentication failed", "client_auth_failed", "reason", "malformed client_id")
+		return nil, Errorf(CodeInvalidClient, "client_id must be 1 to %d printable ASCII characters", maxClientIDLen)
 	}
 	c, hash, err := s.store.ClientByID(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -151,13 +166,21 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*C
 	if secret == "" && !c.Confidential {
 		return c, nil
 	}
-	ok, _, err := s.passwords.check(ctx, hash, secret)
+	attempt, err := s.startClientAuth(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	ok, _, err := s.passwords.check(ctx, hash, secret)
+	if err != nil {
+		attempt.aborted()
+		return nil, err
+	}
 	if !ok || secret == "" {
+		attempt.failed()
+		s.securityEvent(ctx, "client authentication failed", "client_auth_failed", "client_id", id)
 		return nil, Errorf(CodeInvalidClient, "client authentication failed")
 	}
+	attempt.succeeded()
 	return c, nil
 }
 
@@ -172,6 +195,9 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 	err := s.store.DeleteClient(ctx, id, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return fieldError("id", "no client %q", id)
+	}
+	if err == nil {
+		s.auditEvent(ctx, "client removed; its sessions ended", "client_removed", "client_id", id, "by", actor(ctx))
 	}
 	return err
 }

@@ -16,18 +16,33 @@ import (
 // to an OS thread at a lower scheduling priority, so that a storm of logins
 // is bounded and leaves the CPU to requests that only verify tokens the
 // moment they need it.
+//
+// Every check takes at least as long as a comparison at the floor cost: the
+// configured cost, or the highest cost of a stored hash if that is higher.
+// An unknown user is compared against a dummy hash at the floor cost; a
+// hash at a lower cost is compared, then the answer waits out the
+// difference. So the answer's timing never tells whether the user exists,
+// whatever cost its hash was made at (by an older configuration, or by the
+// CLI with another one).
 type passwords struct {
 	cost int
-	// dummy is a hash at cost of a password nobody has. Checking a password
-	// for an unknown user compares against it, so that the answer takes as
-	// long as a wrong password for a real one.
-	dummy []byte
-	jobs  chan func()
+	jobs chan func()
 	// wait is how long an operation queues for a worker before the request
 	// gets errPasswordsBusy.
 	wait time.Duration
 	stop sync.Once
+
+	mu    sync.Mutex
+	floor int
+	// dummies are hashes, by cost, of a password nobody has.
+	dummies map[int][]byte
+	// took is a moving average of how long a comparison takes, by cost.
+	took map[int]time.Duration
 }
+
+// dummyPassword is hashed into the dummy hashes; no password matches them,
+// since a check never compares a real user's password against them.
+const dummyPassword = "authql dummy password, never valid"
 
 func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
@@ -36,15 +51,70 @@ func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error)
 	if concurrency < 1 {
 		return nil, fmt.Errorf("bcrypt concurrency %d is below 1", concurrency)
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("authql dummy password, never valid"), cost)
-	if err != nil {
+	p := &passwords{cost: cost, floor: cost, jobs: make(chan func()), wait: wait,
+		dummies: map[int][]byte{}, took: map[int]time.Duration{}}
+	start := time.Now()
+	if _, err := p.dummy(cost); err != nil {
 		return nil, err
 	}
-	p := &passwords{cost: cost, dummy: dummy, jobs: make(chan func()), wait: wait}
+	p.observe(cost, time.Since(start)) // making a hash takes as long as comparing
 	for range concurrency {
 		go p.work()
 	}
 	return p, nil
+}
+
+// dummy returns the dummy hash at cost, making it on first use.
+func (p *passwords) dummy(cost int) ([]byte, error) {
+	p.mu.Lock()
+	hash := p.dummies[cost]
+	p.mu.Unlock()
+	if hash != nil {
+		return hash, nil
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(dummyPassword), cost)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dummies[cost] = hash
+	return hash, nil
+}
+
+// raiseFloor makes every later check cost at least a comparison at cost.
+func (p *passwords) raiseFloor(cost int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.floor = max(p.floor, min(cost, bcrypt.MaxCost))
+}
+
+// observe records that a comparison at cost took d.
+func (p *passwords) observe(cost int, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prev, ok := p.took[cost]; ok {
+		d = prev - prev/8 + d/8
+	}
+	p.took[cost] = d
+}
+
+// expected is how long a comparison at cost takes: measured, or derived
+// from a measured cost (each step doubles the work).
+func (p *passwords) expected(cost int) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.took[cost]; ok {
+		return d
+	}
+	d := p.took[p.cost]
+	for c := p.cost; c < cost; c++ {
+		d *= 2
+	}
+	for c := p.cost; c > cost; c-- {
+		d /= 2
+	}
+	return d
 }
 
 // work runs bcrypt jobs until close. Its thread is its own and runs at a
@@ -164,20 +234,51 @@ func (p *passwords) hash(ctx context.Context, password string) (hash []byte, err
 }
 
 // check reports whether password matches hash, and whether hash was made at
-// a lower cost than the configured one and should be replaced. A nil hash
-// (unknown user) is compared against the dummy hash and never matches. A
-// password longer than bcrypt's 72 bytes never matches either, because
-// bcrypt would compare only its first 72 bytes.
+// another cost than the configured one and should be replaced. A nil hash
+// (unknown user) is compared against the dummy hash at the floor cost and
+// never matches. A password longer than bcrypt's 72 bytes never matches
+// either, because bcrypt would compare only its first 72 bytes. However the
+// check ends, it takes at least as long as a comparison at the floor cost.
 func (p *passwords) check(ctx context.Context, hash []byte, password string) (ok, rehash bool, err error) {
 	valid := hash != nil && len(password) <= MaxPasswordBytes
-	if !valid {
-		hash = p.dummy
+	p.mu.Lock()
+	floor := p.floor
+	p.mu.Unlock()
+	cost := floor
+	if valid {
+		if cost, err = bcrypt.Cost(hash); err != nil {
+			return false, false, fmt.Errorf("read password hash cost: %w", err)
+		}
 	}
+	var took time.Duration
 	compare := func() {
+		if !valid {
+			if hash, err = p.dummy(floor); err != nil {
+				return
+			}
+		}
+		start := time.Now()
 		err = bcrypt.CompareHashAndPassword(hash, []byte(password[:min(len(password), MaxPasswordBytes)]))
+		took = time.Since(start)
 	}
 	if runErr := p.run(ctx, compare); runErr != nil {
 		return false, false, runErr
+	}
+	p.observe(cost, took)
+	switch {
+	case cost > floor:
+		p.raiseFloor(cost) // from now on, unknown users cost as much
+	case cost < floor:
+		// Wait out the rest of a comparison at the floor cost, off the
+		// worker: the answer must not come sooner for this user than for
+		// an unknown one.
+		pad := time.NewTimer(p.expected(floor) - took)
+		select {
+		case <-pad.C:
+		case <-ctx.Done():
+			pad.Stop()
+			return false, false, ctx.Err()
+		}
 	}
 	switch {
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
@@ -190,9 +291,5 @@ func (p *passwords) check(ctx context.Context, hash []byte, password string) (ok
 	if !valid {
 		return false, false, nil
 	}
-	cost, err := bcrypt.Cost(hash)
-	if err != nil {
-		return false, false, fmt.Errorf("read password hash cost: %w", err)
-	}
-	return true, cost < p.cost, nil
+	return true, cost != p.cost, nil
 }

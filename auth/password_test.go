@@ -20,7 +20,7 @@ func TestDummyHashHasConfiguredCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.close()
-		if got, _ := bcrypt.Cost(p.dummy); got != cost {
+		if got, _ := bcrypt.Cost(p.dummies[cost]); got != cost {
 			t.Errorf("dummy hash cost = %d; want %d", got, cost)
 		}
 		if ok, _, err := p.check(context.Background(), nil, "authql dummy password, never valid"); ok || err != nil {

@@ -71,3 +71,24 @@ func intersectScopes(a, b []string) []string {
 	}
 	return out
 }
+
+// The scopes that guard administration.
+const (
+	ScopeUsersRead  = "users:read"
+	ScopeUsersWrite = "users:write"
+)
+
+// RequireScopes returns nil when id holds every scope of want,
+// CodeUnauthenticated when id is nil, and otherwise CodeForbidden listing
+// the missing scopes.
+func RequireScopes(id *Identity, want ...string) error {
+	if id == nil {
+		return Errorf(CodeUnauthenticated, "this operation needs a signed-in user")
+	}
+	if missing := MissingScopes(id.Scopes, want); missing != nil {
+		e := Errorf(CodeForbidden, "this operation needs the scope %q", FormatScope(missing))
+		e.RequiredScopes = missing
+		return e
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +16,13 @@ import (
 // Config holds what the Service needs to know. Zero durations are invalid;
 // NewService checks.
 type Config struct {
-	// Secret is the HS256 key, at least MinSecretLen bytes.
+	// Secret is the HS256 key, at least MinSecretLen bytes; empty for a
+	// Service that only manages users and clients (the CLI), whose token
+	// methods then fail with CodeInternal.
 	Secret []byte
+	// RefreshSecret derives rotated refresh tokens from their parents. It
+	// must not be Secret. Empty as Secret may be.
+	RefreshSecret []byte
 	// Issuer is the iss claim of every access token, checked on each one.
 	Issuer string
 	// Audience, when set, is the aud claim, checked on each access token.
@@ -37,9 +43,13 @@ type Config struct {
 	// BcryptWait is how long a bcrypt operation queues for a slot before
 	// the request gets CodeUnavailable; 0 means DefaultBcryptWait.
 	BcryptWait time.Duration
-	// LoginUserLimit bounds failed logins per username, LoginAddrLimit per
-	// client address; zero values mean the defaults.
-	LoginUserLimit, LoginAddrLimit Limit
+	// LoginUserLimit bounds failed logins per username from addresses
+	// that are not known for it; LoginPairLimit per username and client
+	// address; LoginAddrLimit failed logins and client authentications per
+	// client address; ClientAuthLimit failed client authentications per
+	// client id; SignupAddrLimit signups per client address. Zero values
+	// mean the defaults.
+	LoginUserLimit, LoginPairLimit, LoginAddrLimit, ClientAuthLimit, SignupAddrLimit Limit
 	// SignupClosed turns the Signup method off.
 	SignupClosed bool
 	// Now is the clock; nil means time.Now.
@@ -53,28 +63,43 @@ type Config struct {
 // mutations, call the same methods. Errors it returns are *Error values,
 // or faults that the edges report as CodeInternal.
 type Service struct {
-	store        Store
-	passwords    *passwords
-	access       *accessTokens
-	refresh      *refreshTokens
-	userThrottle *throttle
-	addrThrottle *throttle
-	cfg          Config
-	now          func() time.Time
-	log          *slog.Logger
+	store     Store
+	passwords *passwords
+	// access and refresh are nil in a Service without keys.
+	access  *accessTokens
+	refresh *refreshTokens
+	guards  guards
+	cfg     Config
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // Defaults for the zero values of Config.
 var (
-	DefaultBcryptWait     = time.Second
-	DefaultLoginUserLimit = Limit{N: 10, Per: 15 * time.Minute}
-	DefaultLoginAddrLimit = Limit{N: 100, Per: 15 * time.Minute}
+	DefaultBcryptWait      = time.Second
+	DefaultLoginUserLimit  = Limit{N: 10, Per: 15 * time.Minute}
+	DefaultLoginPairLimit  = Limit{N: 10, Per: 15 * time.Minute}
+	DefaultLoginAddrLimit  = Limit{N: 100, Per: 15 * time.Minute}
+	DefaultClientAuthLimit = Limit{N: 20, Per: 15 * time.Minute}
+	DefaultSignupAddrLimit = Limit{N: 20, Per: time.Hour}
 )
+
+// errNoKeys is the fault of a token method of a Service built without keys.
+var errNoKeys = errors.New("this service has no token keys: it manages users and clients only")
 
 // NewService returns a Service over store configured by cfg.
 func NewService(store Store, cfg Config) (*Service, error) {
-	if len(cfg.Secret) < MinSecretLen {
+	if (len(cfg.Secret) == 0) != (len(cfg.RefreshSecret) == 0) {
+		return nil, errors.New("the JWT secret and the refresh token secret must both be set, or neither")
+	}
+	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("the JWT secret is %d bytes; it must be at least %d", len(cfg.Secret), MinSecretLen)
+	}
+	if len(cfg.RefreshSecret) > 0 && len(cfg.RefreshSecret) < MinSecretLen {
+		return nil, fmt.Errorf("the refresh token secret is %d bytes; it must be at least %d", len(cfg.RefreshSecret), MinSecretLen)
+	}
+	if len(cfg.Secret) > 0 && hmac.Equal(cfg.Secret, cfg.RefreshSecret) {
+		return nil, errors.New("the refresh token secret must not be the JWT secret")
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("the JWT issuer must not be empty")
@@ -88,11 +113,19 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if cfg.BcryptWait == 0 {
 		cfg.BcryptWait = DefaultBcryptWait
 	}
-	if cfg.LoginUserLimit == (Limit{}) {
-		cfg.LoginUserLimit = DefaultLoginUserLimit
-	}
-	if cfg.LoginAddrLimit == (Limit{}) {
-		cfg.LoginAddrLimit = DefaultLoginAddrLimit
+	for _, l := range []struct {
+		limit *Limit
+		def   Limit
+	}{
+		{&cfg.LoginUserLimit, DefaultLoginUserLimit},
+		{&cfg.LoginPairLimit, DefaultLoginPairLimit},
+		{&cfg.LoginAddrLimit, DefaultLoginAddrLimit},
+		{&cfg.ClientAuthLimit, DefaultClientAuthLimit},
+		{&cfg.SignupAddrLimit, DefaultSignupAddrLimit},
+	} {
+		if *l.limit == (Limit{}) {
+			*l.limit = l.def
+		}
 	}
 	pw, err := newPasswords(cfg.BcryptCost, cfg.BcryptConcurrency, cfg.BcryptWait)
 	if err != nil {
@@ -106,17 +139,37 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{
-		store:        store,
-		passwords:    pw,
-		access:       newAccessTokens(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now),
-		refresh:      newRefreshTokens(cfg.Secret),
-		userThrottle: newThrottle(cfg.LoginUserLimit),
-		addrThrottle: newThrottle(cfg.LoginAddrLimit),
-		cfg:          cfg,
-		now:          now,
-		log:          log,
-	}, nil
+	s := &Service{
+		store:     store,
+		passwords: pw,
+		guards: guards{
+			user:   newThrottle(cfg.LoginUserLimit),
+			pair:   newThrottle(cfg.LoginPairLimit),
+			addr:   newThrottle(cfg.LoginAddrLimit),
+			client: newThrottle(cfg.ClientAuthLimit),
+			signup: newThrottle(cfg.SignupAddrLimit),
+		},
+		cfg: cfg,
+		now: now,
+		log: log,
+	}
+	if len(cfg.Secret) > 0 {
+		s.access = newAccessTokens(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
+		s.refresh = newRefreshTokens(cfg.RefreshSecret)
+	}
+	return s, nil
+}
+
+// LoadPasswordCosts reads the bcrypt costs of the stored password hashes,
+// so that from now on every password check costs at least as much as one
+// against the most expensive of them (see passwords).
+func (s *Service) LoadPasswordCosts(ctx context.Context) error {
+	cost, err := s.store.MaxPasswordCost(ctx)
+	if err != nil {
+		return fmt.Errorf("read the stored password costs: %w", err)
+	}
+	s.passwords.raiseFloor(cost)
+	return nil
 }
 
 // Close stops the service's bcrypt workers. The service must not be used
@@ -149,13 +202,16 @@ type PasswordGrant struct {
 
 // Login checks a username and password and opens a session (RFC 6749
 // section 4.3). A wrong username, a wrong password and a disabled user all
-// return the same CodeInvalidGrant error after the same bcrypt work. Failed
-// logins are counted per username and per client address (ClientAddr of
-// ctx), and past the limits every attempt is CodeRateLimited, for real and
-// unknown usernames alike (section 4.3.2); a success clears the username's
-// count. A malformed scope, or one not granted to the user or the client, is
-// CodeInvalidScope; a client not allowed the grant is
+// return the same CodeInvalidGrant error after the same bcrypt work; so does
+// a username longer than MaxUsernameLen, before any work, since no user can
+// have it. Failed logins are counted (see startLogin), and past the limits
+// every attempt is CodeRateLimited, for real and unknown usernames alike
+// (section 4.3.2). A malformed scope, or one not granted to the user or the
+// client, is CodeInvalidScope; a client not allowed the grant is
 // CodeUnauthorizedClient; too much bcrypt work at once is CodeUnavailable.
+// The session opens only if the password and the user's enabled state are
+// still those checked, so a password change or a disabling that commits
+// while the password is being checked wins.
 func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) {
 	if err := req.Client.allows(GrantPassword); err != nil {
 		return nil, err
@@ -164,17 +220,21 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	if err != nil {
 		return nil, err
 	}
-	key := UsernameKey(req.Username)
-	attempt, err := s.startLogin(key, ClientAddr(ctx))
+	if usernameTooLong(req.Username) {
+		s.securityEvent(ctx, "login failed", "login_failed", "reason", "username too long")
+		return nil, errBadCredentials()
+	}
+	key, addr := UsernameKey(req.Username), ClientAddr(ctx)
+	attempt, err := s.startLogin(ctx, key, addr)
 	if err != nil {
 		return nil, err
 	}
-	user, hash, err := s.store.UserByUsername(ctx, key)
+	user, cred, err := s.store.UserByUsername(ctx, key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		attempt.aborted()
 		return nil, err
 	}
-	ok, rehash, err := s.passwords.check(ctx, hash, req.Password)
+	ok, rehash, err := s.passwords.check(ctx, cred.Hash, req.Password)
 	if err != nil {
 		attempt.aborted()
 		return nil, err
@@ -183,9 +243,10 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	// never tells whether a disabled account exists.
 	if !ok || user.Disabled {
 		attempt.failed()
+		s.securityEvent(ctx, "login failed", "login_failed", userAttr(user)...)
 		return nil, errBadCredentials()
 	}
-	attempt.succeeded()
+	attempt.succeeded(attempt.pair)
 	scopes := req.Client.narrow(user.Scopes)
 	if requested != nil {
 		if missing := MissingScopes(scopes, requested); missing != nil {
@@ -194,25 +255,37 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 		scopes = requested
 	}
 	if rehash {
-		s.upgradeHash(ctx, user, req.Password)
+		s.upgradeHash(ctx, user, cred.Version, req.Password)
 	}
-	return s.openSession(ctx, user, scopes, clientID(req.Client), req.UserAgent)
+	return s.openSession(ctx, user, cred.Version, scopes, clientID(req.Client), req.UserAgent)
 }
 
-// upgradeHash re-hashes a password whose hash has a lower cost than the
-// configured one. A failure only delays the upgrade to the next login.
-func (s *Service) upgradeHash(ctx context.Context, u *User, password string) {
+// usernameTooLong reports whether username has more than MaxUsernameLen
+// characters, looking at no more of it than that takes.
+func usernameTooLong(username string) bool {
+	return len(username) > MaxUsernameLen*utf8.UTFMax || utf8.RuneCountInString(username) > MaxUsernameLen
+}
+
+// upgradeHash re-hashes a password whose hash has another cost than the
+// configured one, unless the password changed meanwhile. A failure only
+// delays the upgrade to the next login.
+func (s *Service) upgradeHash(ctx context.Context, u *User, version int64, password string) {
 	hash, err := s.passwords.hash(ctx, password)
 	if err == nil {
-		err = s.store.SetPasswordHash(ctx, u.ID, hash, "", time.Time{})
+		_, err = s.store.UpgradePasswordHash(ctx, u.ID, hash, version)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "upgrading password hash failed", "user_id", u.ID, "err", err)
 	}
 }
 
-// openSession starts a session for u and issues its first tokens.
-func (s *Service) openSession(ctx context.Context, u *User, scopes []string, clientID, userAgent string) (*Grant, error) {
+// openSession starts a session for u, whose credentials were checked at
+// version, and issues its first tokens. The client address of ctx becomes
+// one the user logged in from.
+func (s *Service) openSession(ctx context.Context, u *User, version int64, scopes []string, clientID, userAgent string) (*Grant, error) {
+	if s.refresh == nil {
+		return nil, errNoKeys
+	}
 	now := s.now()
 	sess := &Session{
 		ID:         NewID(),
@@ -225,13 +298,27 @@ func (s *Service) openSession(ctx context.Context, u *User, scopes []string, cli
 		ExpiresAt:  now.Add(s.cfg.RefreshTokenTTL),
 	}
 	refresh := s.refresh.generate()
-	if err := s.store.CreateSession(ctx, sess, HashToken(refresh)); err != nil {
+	err := s.store.CreateSession(ctx, NewSession{
+		Session:           sess,
+		RefreshHash:       HashToken(refresh),
+		CredentialVersion: version,
+		LoginAddr:         ClientAddr(ctx),
+	})
+	if errors.Is(err, ErrCredentialsChanged) || errors.Is(err, ErrNotFound) {
+		s.securityEvent(ctx, "login refused: the password changed or the user was disabled or deleted while it was checked",
+			"login_raced_credential_change", "user_id", u.ID)
+		return nil, errBadCredentials()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return s.grant(u, sess, scopes, refresh)
 }
 
 func (s *Service) grant(u *User, sess *Session, scopes []string, refresh string) (*Grant, error) {
+	if s.access == nil {
+		return nil, errNoKeys
+	}
 	access, err := s.access.issue(u, sess, scopes)
 	if err != nil {
 		return nil, err
@@ -271,6 +358,9 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 	requested, err := ParseScope(req.Scope)
 	if err != nil {
 		return nil, err
+	}
+	if s.refresh == nil {
+		return nil, errNoKeys
 	}
 	if !s.refresh.wellFormed(req.RefreshToken) {
 		return nil, errBadRefreshToken()
@@ -320,7 +410,7 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 		if err := s.store.RevokeSession(ctx, user.ID, sess.ID, now); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("revoke session after refresh token reuse: %w", err)
 		}
-		s.log.WarnContext(ctx, "refresh token reused after rotation; session revoked",
+		s.securityEvent(ctx, "refresh token reused after rotation; session revoked", "refresh_token_reused",
 			"user_id", user.ID, "session_id", sess.ID, "rotated_at", rotatedAt.UTC())
 		return nil, errBadRefreshToken()
 	}
@@ -331,6 +421,9 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 // that logout, revocation and disabling take effect at once. Every failure is
 // a CodeInvalidToken error whose message may be shown to the client.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Identity, error) {
+	if s.access == nil {
+		return nil, errNoKeys
+	}
 	claims, err := s.access.verify(token)
 	if err != nil {
 		return nil, err
@@ -419,16 +512,26 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 
 // Signup creates a user with no scopes and opens its first session. It is
 // CodeForbidden when signup is closed, and returns CreateUser's errors.
+//
+// Every signup executed counts against its client address, taken or not,
+// since "username is taken" tells whether an account exists: past
+// SignupAddrLimit it is CodeRateLimited.
 func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent string) (*Grant, error) {
 	if s.cfg.SignupClosed {
 		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
+	a := &attempt{at: s.now()}
+	if wait := a.take(s.guards.signup, keyOf(ClientAddr(ctx))); wait > 0 {
+		s.securityEvent(ctx, "signup throttled", "signup_throttled")
+		return nil, errThrottled("signups from this address", wait)
+	}
+	defer a.failed() // every signup uses up the budget
 	nu.Scopes = nil
 	u, err := s.CreateUser(ctx, nu)
 	if err != nil {
 		return nil, err
 	}
-	return s.openSession(ctx, u, []string{}, clientID, userAgent)
+	return s.openSession(ctx, u, 0, []string{}, clientID, userAgent)
 }
 
 // ChangePassword replaces the password of id's user after checking the
@@ -438,27 +541,28 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent st
 // a new password that breaks the rules is CodeInvalidRequest on field
 // newPassword.
 func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, next string) error {
-	attempt, err := s.startLogin(UsernameKey(id.User.Username), ClientAddr(ctx))
+	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), ClientAddr(ctx))
 	if err != nil {
 		return err
 	}
-	_, hash, err := s.store.UserByID(ctx, id.User.ID)
+	_, cred, err := s.store.UserByID(ctx, id.User.ID)
 	if err != nil {
 		attempt.aborted()
 		return err
 	}
-	ok, _, err := s.passwords.check(ctx, hash, current)
+	ok, _, err := s.passwords.check(ctx, cred.Hash, current)
 	if err != nil {
 		attempt.aborted()
 		return err
 	}
 	if !ok {
 		attempt.failed()
+		s.securityEvent(ctx, "password change refused: wrong current password", "login_failed", "user_id", id.User.ID)
 		e := Errorf(CodeInvalidGrant, "the current password is wrong")
 		e.Field = "currentPassword"
 		return e
 	}
-	attempt.succeeded()
+	attempt.succeeded(attempt.pair)
 	if err := ValidatePassword("newPassword", next); err != nil {
 		return err
 	}
@@ -466,7 +570,11 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	return s.store.SetPasswordHash(ctx, id.User.ID, newHash, id.SessionID, s.now())
+	if err := s.store.SetPasswordHash(ctx, id.User.ID, newHash, id.SessionID, s.now()); err != nil {
+		return err
+	}
+	s.auditEvent(ctx, "password changed; other sessions ended", "password_changed", "user_id", id.User.ID)
+	return nil
 }
 
 // SetPassword replaces the password of user userID and ends all of its
@@ -479,7 +587,11 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	return s.store.SetPasswordHash(ctx, userID, hash, "", s.now())
+	if err := s.store.SetPasswordHash(ctx, userID, hash, "", s.now()); err != nil {
+		return err
+	}
+	s.auditEvent(ctx, "password set by an operator; sessions ended", "password_set", "user_id", userID)
+	return nil
 }
 
 // Sessions returns the live sessions of user userID. Callers other than the
@@ -504,27 +616,6 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 		return fieldError("id", "you have no live session with that id")
 	}
 	return err
-}
-
-// The scopes that guard administration.
-const (
-	ScopeUsersRead  = "users:read"
-	ScopeUsersWrite = "users:write"
-)
-
-// RequireScopes returns nil when id holds every scope of want,
-// CodeUnauthenticated when id is nil, and otherwise CodeForbidden listing
-// the missing scopes.
-func RequireScopes(id *Identity, want ...string) error {
-	if id == nil {
-		return Errorf(CodeUnauthenticated, "this operation needs a signed-in user")
-	}
-	if missing := MissingScopes(id.Scopes, want); missing != nil {
-		e := Errorf(CodeForbidden, "this operation needs the scope %q", FormatScope(missing))
-		e.RequiredScopes = missing
-		return e
-	}
-	return nil
 }
 
 // MaxPageSize bounds the first argument of a user listing.
@@ -561,13 +652,46 @@ func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled b
 	if errors.Is(err, ErrNotFound) {
 		return nil, fieldError("id", "no user with that id")
 	}
+	if err == nil {
+		s.auditEvent(ctx, "user disabled or enabled", "user_disabled_changed",
+			"user_id", userID, "disabled", disabled, "by", actor(ctx))
+	}
 	return u, err
 }
 
-// SetUserScopes replaces the scopes granted to user userID. Tokens lose
-// removed scopes at once. Malformed scopes and an unknown user are
-// CodeInvalidRequest.
+// SetUserScopes replaces the scopes granted to user userID, as an operator
+// with the database may: any scope. Tokens lose removed scopes at once.
+// Malformed scopes and an unknown user are CodeInvalidRequest.
 func (s *Service) SetUserScopes(ctx context.Context, userID string, scopes []string) (*User, error) {
+	return s.setUserScopes(ctx, userID, scopes, func([]string, []string) error { return nil })
+}
+
+// AdminSetUserScopes replaces the scopes granted to user userID as admin,
+// who needs ScopeUsersWrite, may add or remove only scopes that their own
+// token carries, and may not change their own scopes: else CodeForbidden
+// (with RequiredScopes listing what admin lacks). It returns SetUserScopes'
+// errors too.
+func (s *Service) AdminSetUserScopes(ctx context.Context, admin *Identity, userID string, scopes []string) (*User, error) {
+	if err := RequireScopes(admin, ScopeUsersWrite); err != nil {
+		return nil, err
+	}
+	if admin.User.ID == userID {
+		return nil, Errorf(CodeForbidden, "you may not change your own scopes")
+	}
+	return s.setUserScopes(ctx, userID, scopes, func(current, next []string) error {
+		changed := append(MissingScopes(current, next), MissingScopes(next, current)...)
+		if missing := MissingScopes(admin.Scopes, changed); missing != nil {
+			e := Errorf(CodeForbidden, "you may grant or remove only scopes that your token carries; it lacks %q", FormatScope(missing))
+			e.RequiredScopes = missing
+			return e
+		}
+		return nil
+	})
+}
+
+// setUserScopes replaces the scopes of user userID if allowed, called with
+// the current and the new scopes in the store's transaction, returns nil.
+func (s *Service) setUserScopes(ctx context.Context, userID string, scopes []string, allowed func(current, next []string) error) (*User, error) {
 	if err := validateScopes(scopes); err != nil {
 		return nil, err
 	}
@@ -577,15 +701,26 @@ func (s *Service) SetUserScopes(ctx context.Context, userID string, scopes []str
 			unique = append(unique, sc)
 		}
 	}
-	u, err := s.store.SetUserScopes(ctx, userID, unique)
+	var before []string
+	u, err := s.store.UpdateUserScopes(ctx, userID, func(current []string) ([]string, error) {
+		before = current
+		return unique, allowed(current, unique)
+	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, fieldError("id", "no user with that id")
+	}
+	if err == nil {
+		s.auditEvent(ctx, "user scopes changed", "user_scopes_changed", "user_id", userID,
+			"from", FormatScope(before), "to", FormatScope(u.Scopes), "by", actor(ctx))
 	}
 	return u, err
 }
 
 // UserByUsername returns the user named username, or ErrNotFound.
 func (s *Service) UserByUsername(ctx context.Context, username string) (*User, error) {
+	if usernameTooLong(username) {
+		return nil, ErrNotFound
+	}
 	u, _, err := s.store.UserByUsername(ctx, UsernameKey(username))
 	return u, err
 }
@@ -633,6 +768,9 @@ func (s *Service) Revoke(ctx context.Context, client *Client, token, hint string
 
 // refreshTokenSession returns the session of refresh token tok, or nil.
 func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session, error) {
+	if s.refresh == nil {
+		return nil, errNoKeys
+	}
 	if !s.refresh.wellFormed(tok) {
 		return nil, nil
 	}
@@ -649,6 +787,9 @@ func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session
 // accessTokenSession returns the session of access token tok, or nil when
 // tok is not a valid access token.
 func (s *Service) accessTokenSession(ctx context.Context, tok string) (*Session, error) {
+	if s.access == nil {
+		return nil, errNoKeys
+	}
 	claims, err := s.access.verify(tok)
 	if err != nil {
 		return nil, nil

@@ -6,36 +6,56 @@ import (
 	"time"
 )
 
-// Store is the persistence the Service needs. Methods return ErrNotFound,
-// ErrUsernameTaken or ErrBusy where their comments say so, and other errors
-// only for faults.
+// Store is the persistence the Service needs. Methods return the sentinel
+// errors below where their comments say so, and other errors only for
+// faults.
 type Store interface {
 	// CreateUser inserts u with its password hash. It returns
 	// ErrUsernameTaken when UsernameKey(u.Username) is taken.
 	CreateUser(ctx context.Context, u *User, passwordHash []byte) error
 	// UserByUsername returns the user whose UsernameKey equals key, and its
-	// password hash. It returns ErrNotFound when there is none.
-	UserByUsername(ctx context.Context, key string) (*User, []byte, error)
-	// UserByID returns the user with id, and its password hash, or
+	// credentials. It returns ErrNotFound when there is none.
+	UserByUsername(ctx context.Context, key string) (*User, Credentials, error)
+	// UserByID returns the user with id, and its credentials, or
 	// ErrNotFound.
-	UserByID(ctx context.Context, id string) (*User, []byte, error)
-	// SetPasswordHash replaces the password hash of user id. When
+	UserByID(ctx context.Context, id string) (*User, Credentials, error)
+	// SetPasswordHash replaces the password hash of user id with a hash of
+	// a new password and moves its credential version on, so that no login
+	// that checked the old password opens a session after it. When
 	// revokeOthersAt is non-zero it also revokes, in the same transaction,
-	// every live session of the user except keepSession.
+	// every live session of the user except keepSession. It returns
+	// ErrNotFound for an unknown user.
 	SetPasswordHash(ctx context.Context, id string, hash []byte, keepSession string, revokeOthersAt time.Time) error
+	// UpgradePasswordHash replaces the password hash of user id with a hash
+	// of the same password at another cost, only if its credential version
+	// is still version. It reports whether it did.
+	UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error)
 	// SetUserDisabled disables or enables user id; disabling also revokes
-	// its sessions at now. It returns the updated user or ErrNotFound.
+	// its sessions at now and moves its credential version on. It returns
+	// the updated user or ErrNotFound.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*User, error)
-	// SetUserScopes replaces the scopes granted to user id and returns the
-	// updated user, or ErrNotFound.
-	SetUserScopes(ctx context.Context, id string, scopes []string) (*User, error)
+	// UpdateUserScopes calls update with the scopes granted to user id and
+	// stores the scopes it returns, in one transaction, so that no other
+	// change comes between the two. An error of update is returned as is.
+	// It returns the updated user, or ErrNotFound.
+	UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*User, error)
 	// ListUsers returns up to limit users created after the one that cursor
 	// names ("" for the start), oldest first, each with its own cursor. It
 	// returns ErrBadCursor for a cursor it did not make.
 	ListUsers(ctx context.Context, cursor string, limit int) ([]*User, []string, error)
+	// MaxPasswordCost returns the highest bcrypt cost among the stored
+	// password hashes, or 0 without users.
+	MaxPasswordCost(ctx context.Context) (int, error)
+	// KnownLoginAddress reports whether the user whose UsernameKey is key
+	// logged in successfully from addr at or after since. An unknown user
+	// has no known address.
+	KnownLoginAddress(ctx context.Context, key, addr string, since time.Time) (bool, error)
 
-	// CreateSession inserts s and its first refresh token, by hash.
-	CreateSession(ctx context.Context, s *Session, refreshHash []byte) error
+	// CreateSession inserts a session and its first refresh token, and
+	// remembers the address of the login, if the user is enabled and its
+	// credential version is unchanged; else it returns
+	// ErrCredentialsChanged (or ErrNotFound for a deleted user).
+	CreateSession(ctx context.Context, ns NewSession) error
 	// SessionWithUser returns session id and its user, or ErrNotFound.
 	SessionWithUser(ctx context.Context, id string) (*Session, *User, error)
 	// Sessions returns the live sessions of user userID at now, newest first.
@@ -69,8 +89,35 @@ type Store interface {
 	Scopes(ctx context.Context) ([]string, error)
 }
 
+// Credentials are what a password is checked against.
+type Credentials struct {
+	// Hash is the bcrypt hash of the password.
+	Hash []byte
+	// Version changes whenever the password changes or the user is
+	// disabled; a session opens only if it is the version the password
+	// was checked against.
+	Version int64
+}
+
+// NewSession is a session to open, with what Store.CreateSession checks and
+// records beside it.
+type NewSession struct {
+	Session     *Session
+	RefreshHash []byte
+	// CredentialVersion is the version of the credentials the login
+	// checked.
+	CredentialVersion int64
+	// LoginAddr, when not empty, is the client address of the login, from
+	// which the user may then log in while others are throttled.
+	LoginAddr string
+}
+
 // ErrClientExists is returned by Store.CreateClient for a taken id.
 var ErrClientExists = errors.New("client exists")
+
+// ErrCredentialsChanged is returned by Store.CreateSession when the user's
+// password changed, or the user was disabled, after the login checked it.
+var ErrCredentialsChanged = errors.New("credentials changed")
 
 // ErrBadCursor is returned by Store.ListUsers for a cursor it did not make.
 var ErrBadCursor = fieldError("after", "after is not a cursor returned by users")

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,11 +39,35 @@ func ParseLimit(s string) (Limit, error) {
 
 func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Per) }
 
-// maxThrottleKeys bounds the memory of a throttle under a flood of distinct
-// usernames or addresses: past it, buckets that have refilled are dropped,
-// and if none has, arbitrary ones (forgetting some failures beats running
-// out of memory).
-const maxThrottleKeys = 100_000
+// A throttle's buckets are bounded in bytes, not only in number: keys are
+// fixed-size hashes, whatever the length of the username or address they
+// stand for, and each bucket costs about bucketBytes (the map entry, the
+// bucket and its rate.Limiter). Past maxThrottleBytes, buckets that have
+// refilled are dropped, and if none has, arbitrary idle ones: forgetting some
+// failures beats running out of memory.
+const (
+	bucketBytes      = 192
+	maxThrottleBytes = 4 << 20
+	maxThrottleKeys  = maxThrottleBytes / bucketBytes
+)
+
+// throttleKey is the SHA-256 of what a bucket counts, truncated to 128
+// bits: the same size for a 3-letter username and for a 100 KB one.
+type throttleKey [16]byte
+
+// keyOf returns the key of parts, which are joined unambiguously.
+func keyOf(parts ...string) throttleKey {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var k throttleKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
 
 // throttle counts failed attempts per key in token buckets
 // (golang.org/x/time/rate), together with the attempts still in flight, so
@@ -49,7 +75,7 @@ const maxThrottleKeys = 100_000
 type throttle struct {
 	limit   Limit
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[throttleKey]*bucket
 }
 
 type bucket struct {
@@ -58,7 +84,7 @@ type bucket struct {
 }
 
 func newThrottle(l Limit) *throttle {
-	return &throttle{limit: l, buckets: map[string]*bucket{}}
+	return &throttle{limit: l, buckets: map[throttleKey]*bucket{}}
 }
 
 func (t *throttle) newLimiter() *rate.Limiter {
@@ -67,7 +93,7 @@ func (t *throttle) newLimiter() *rate.Limiter {
 
 // begin starts an attempt for key at now, or, when the failures left in the
 // bucket are all spoken for, returns how long until one is free.
-func (t *throttle) begin(key string, now time.Time) time.Duration {
+func (t *throttle) begin(key throttleKey, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b, ok := t.buckets[key]
@@ -87,7 +113,7 @@ func (t *throttle) begin(key string, now time.Time) time.Duration {
 
 // end ends an attempt for key begun earlier; a failed one uses up one event
 // of the bucket, which begin kept free for it.
-func (t *throttle) end(key string, now time.Time, failed bool) {
+func (t *throttle) end(key throttleKey, now time.Time, failed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if b, ok := t.buckets[key]; ok {
@@ -99,7 +125,7 @@ func (t *throttle) end(key string, now time.Time, failed bool) {
 }
 
 // reset refills key's bucket, as after a successful login.
-func (t *throttle) reset(key string) {
+func (t *throttle) reset(key throttleKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if b, ok := t.buckets[key]; ok {
@@ -125,52 +151,60 @@ func (t *throttle) sweep(now time.Time) {
 	}
 }
 
-// loginAttempt is one login counted against its username and its client
-// address from before the password is checked, so that concurrent requests
-// cannot slip past the limit. Exactly one of failed, succeeded and aborted
-// ends it.
-type loginAttempt struct {
-	s                 *Service
-	usernameKey, addr string
-	at                time.Time
+// heldBucket is a bucket in which an attempt holds a place.
+type heldBucket struct {
+	t   *throttle
+	key throttleKey
 }
 
-// startLogin begins a login attempt for a username from addr, or returns a
-// CodeRateLimited error when either is throttled. The answer is the same
-// whether or not the username exists.
-func (s *Service) startLogin(usernameKey, addr string) (*loginAttempt, error) {
-	now := s.now()
-	wait := s.userThrottle.begin(usernameKey, now)
-	if wait == 0 {
-		if wait = s.addrThrottle.begin(addr, now); wait > 0 {
-			s.userThrottle.end(usernameKey, now, false)
-		}
+// attempt is one guess (a login, a client secret, a signup) counted from
+// before it is checked against every bucket it belongs to, so that
+// concurrent requests cannot slip past a limit. Exactly one of failed,
+// succeeded and aborted ends it.
+type attempt struct {
+	held []heldBucket
+	at   time.Time
+}
+
+// take holds a place for a in bucket key of t, or returns how long until
+// one is free; then a holds nothing any more.
+func (a *attempt) take(t *throttle, key throttleKey) time.Duration {
+	if wait := t.begin(key, a.at); wait > 0 {
+		a.aborted()
+		return wait
 	}
-	if wait > 0 {
-		return nil, &Error{
-			Code:       CodeRateLimited,
-			Message:    "too many failed logins; retry later",
-			RetryAfter: wait,
-		}
+	a.held = append(a.held, heldBucket{t, key})
+	return 0
+}
+
+// failed counts the attempt against every bucket it holds a place in.
+func (a *attempt) failed() { a.end(true) }
+
+// aborted ends the attempt without counting it: it failed for a reason of
+// the server's (overload, a fault), not the client's, or it was throttled.
+func (a *attempt) aborted() { a.end(false) }
+
+// succeeded ends the attempt without counting it, and refills reset.
+func (a *attempt) succeeded(reset ...heldBucket) {
+	for _, b := range reset {
+		b.t.reset(b.key)
 	}
-	return &loginAttempt{s: s, usernameKey: usernameKey, addr: addr, at: now}, nil
+	a.end(false)
 }
 
-// failed counts a wrong password against the username and the address.
-func (a *loginAttempt) failed() {
-	a.s.userThrottle.end(a.usernameKey, a.at, true)
-	a.s.addrThrottle.end(a.addr, a.at, true)
+func (a *attempt) end(failed bool) {
+	for _, b := range a.held {
+		b.t.end(b.key, a.at, failed)
+	}
+	a.held = nil
 }
 
-// succeeded clears the username's failures; the address loses nothing.
-func (a *loginAttempt) succeeded() {
-	a.s.userThrottle.reset(a.usernameKey)
-	a.aborted()
-}
-
-// aborted ends the attempt without counting it: the login failed for a
-// reason of the server's (overload, a fault), not the client's.
-func (a *loginAttempt) aborted() {
-	a.s.userThrottle.end(a.usernameKey, a.at, false)
-	a.s.addrThrottle.end(a.addr, a.at, false)
+// errThrottled is the answer to every throttled attempt, whatever bucket
+// ran out and whether or not the account exists.
+func errThrottled(what string, wait time.Duration) *Error {
+	return &Error{
+		Code:       CodeRateLimited,
+		Message:    "too many " + what + "; retry later",
+		RetryAfter: wait,
+	}
 }

@@ -49,14 +49,22 @@ type accessTokens struct {
 	verified verifiedTokens
 }
 
-// verifiedTokens is a bounded map from token text to its checked claims.
+// verifiedTokens is a map from token text to its checked claims, bounded
+// in entries and in bytes.
 type verifiedTokens struct {
 	mu     sync.RWMutex
 	claims map[string]*accessClaims
+	bytes  int
 }
 
-// maxVerifiedTokens bounds the cache: a few MiB.
-const maxVerifiedTokens = 4096
+// The cache's bounds: a token and its claims take about twice the token's
+// length and some fixed overhead.
+const (
+	maxVerifiedTokens   = 4096
+	maxVerifiedBytes    = 4 << 20
+	verifiedEntryExtra  = 256
+	verifiedBytesPerRaw = 2
+)
 
 func (v *verifiedTokens) get(raw string) *accessClaims {
 	v.mu.RLock()
@@ -65,12 +73,14 @@ func (v *verifiedTokens) get(raw string) *accessClaims {
 }
 
 func (v *verifiedTokens) put(raw string, c *accessClaims) {
+	size := verifiedBytesPerRaw*len(raw) + verifiedEntryExtra
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.claims == nil || len(v.claims) >= maxVerifiedTokens {
-		v.claims = make(map[string]*accessClaims, 64) // start over: simple and bounded
+	if v.claims == nil || len(v.claims) >= maxVerifiedTokens || v.bytes+size > maxVerifiedBytes {
+		v.claims, v.bytes = make(map[string]*accessClaims, 64), 0 // start over: simple and bounded
 	}
 	v.claims[raw] = c
+	v.bytes += size
 }
 
 func newAccessTokens(key []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *accessTokens {
@@ -187,7 +197,10 @@ var refreshTokenLen = base64.RawURLEncoding.EncodedLen(refreshTokenBytes)
 // refreshTokens makes the opaque refresh tokens. Only their SHA-256 hashes
 // are stored. The child that replaces a token on rotation is derived from it
 // with an HMAC, so a replay within the grace window gets the same child
-// without the child ever being stored in plain text.
+// without the child ever being stored in plain text. The HMAC key comes from
+// a secret of its own, never the access-token signing key: whoever can sign
+// access tokens must not also be able to walk a session's refresh tokens
+// from an old one to its current one.
 type refreshTokens struct {
 	deriveKey []byte
 }
@@ -238,7 +251,8 @@ func randomHex(n int) string {
 // NewID returns a random identifier for a user or a session.
 func NewID() string { return randomHex(16) }
 
-// GenerateSecret returns a new random HS256 key.
+// GenerateSecret returns a new random 256-bit key, for HS256 or for
+// deriving refresh tokens.
 func GenerateSecret() []byte {
 	b := make([]byte, MinSecretLen)
 	rand.Read(b) // never returns an error (crypto/rand)

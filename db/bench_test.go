@@ -19,7 +19,7 @@ func BenchmarkSessionWithUser(b *testing.B) {
 	}
 	now := time.Now()
 	s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := store.CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+	if err := store.CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: auth.HashToken(s.ID)}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -50,12 +50,12 @@ func TestReopenKeepsDataAndSecret(t *testing.T) {
 	first.Close()
 
 	second := mustOpen(t, path)
-	got, hash, err := second.UserByUsername(ctx, auth.UsernameKey("ALICE"))
+	got, cred, err := second.UserByUsername(ctx, auth.UsernameKey("ALICE"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != u.ID || string(hash) != "hash" || fmt.Sprint(got.Scopes) != "[a b]" || !got.CreatedAt.Equal(u.CreatedAt) {
-		t.Errorf("after reopen: %+v %q; want %+v", got, hash, u)
+	if hash := cred.Hash; got.ID != u.ID || string(hash) != "hash" || fmt.Sprint(got.Scopes) != "[a b]" || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Errorf("after reopen: %+v %q; want %+v", got, cred.Hash, u)
 	}
 	if again, _ := second.Secret(ctx, "jwt_secret", auth.GenerateSecret); string(again) != string(secret) {
 		t.Error("the secret changed across a restart")
@@ -95,7 +95,7 @@ func TestConcurrentWritersNeverSeeLocked(t *testing.T) {
 		wg.Go(func() {
 			now := time.Now()
 			s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := handles[i%2].CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+			if err := handles[i%2].CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: auth.HashToken(s.ID)}); err != nil {
 				errs <- err
 			}
 		})
@@ -184,7 +184,7 @@ func TestSessionWithUserConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := store.CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+		if err := store.CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: auth.HashToken(s.ID)}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, s.ID)
@@ -223,7 +223,7 @@ func TestPurgeSessions(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	session := func(expires time.Time) *auth.Session {
 		s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: expires}
-		if err := store.CreateSession(ctx, s, auth.HashToken(s.ID)); err != nil {
+		if err := store.CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: auth.HashToken(s.ID)}); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -234,7 +234,7 @@ func TestPurgeSessions(t *testing.T) {
 	if err := store.RevokeSession(ctx, u.ID, revoked.ID, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	n, err := store.PurgeSessions(ctx, t0.Add(3*time.Hour))
+	n, err := store.PurgeSessions(ctx, t0.Add(3*time.Hour), t0)
 	if err != nil || n != 2 {
 		t.Fatalf("purged %d, %v; want 2", n, err)
 	}

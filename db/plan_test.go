@@ -35,7 +35,7 @@ func perRequestReads(t *testing.T) (store *DB, path string, queries []string) {
 	}
 	s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
 	refresh := auth.HashToken(s.ID)
-	if err := store.CreateSession(ctx, s, refresh); err != nil {
+	if err := store.CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: refresh}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := store.SessionWithUser(ctx, s.ID); err != nil {

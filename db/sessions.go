@@ -30,10 +30,28 @@ func scanSession(row interface{ Scan(...any) error }, extra ...any) (*auth.Sessi
 	return &s, nil
 }
 
-// CreateSession inserts s and its first refresh token.
-func (db *DB) CreateSession(ctx context.Context, s *auth.Session, refreshHash []byte) error {
+// CreateSession inserts ns.Session and its first refresh token, and
+// remembers ns.LoginAddr, if the user is enabled and its credential version
+// is ns.CredentialVersion; else it returns auth.ErrCredentialsChanged, or
+// auth.ErrNotFound for a deleted user. The check and the insert share the
+// write transaction, so a password change or a disabling that commits
+// before it wins.
+func (db *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
+	s := ns.Session
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
+		var (
+			version  int64
+			disabled bool
+		)
+		err := tx.QueryRowContext(ctx,
+			`SELECT credential_version, disabled FROM users WHERE id = ?`, s.UserID).Scan(&version, &disabled)
+		if err != nil {
+			return err
+		}
+		if version != ns.CredentialVersion || disabled {
+			return auth.ErrCredentialsChanged
+		}
+		_, err = tx.ExecContext(ctx, `
 			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
@@ -43,7 +61,14 @@ func (db *DB) CreateSession(ctx context.Context, s *auth.Session, refreshHash []
 		}
 		_, err = tx.ExecContext(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
-			refreshHash, s.ID, unixNano(s.CreatedAt))
+			ns.RefreshHash, s.ID, unixNano(s.CreatedAt))
+		if err != nil || ns.LoginAddr == "" {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO login_addresses (user_id, addr, last_success_at) VALUES (?, ?, ?)
+			ON CONFLICT (user_id, addr) DO UPDATE SET last_success_at = excluded.last_success_at`,
+			s.UserID, ns.LoginAddr, unixNano(s.CreatedAt))
 		return err
 	})
 }
@@ -169,9 +194,11 @@ func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Tim
 }
 
 // PurgeSessions deletes the sessions that expired or were revoked before
-// endedBefore, with their refresh tokens, and returns how many. Without it,
-// ended sessions and every rotated refresh token's hash would stay forever.
-func (db *DB) PurgeSessions(ctx context.Context, endedBefore time.Time) (int64, error) {
+// endedBefore, with their refresh tokens, and the login addresses last used
+// before addrsBefore, and returns how many sessions it deleted. Without it,
+// ended sessions, every rotated refresh token's hash and every address a
+// user ever logged in from would stay forever.
+func (db *DB) PurgeSessions(ctx context.Context, endedBefore, addrsBefore time.Time) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -179,7 +206,11 @@ func (db *DB) PurgeSessions(ctx context.Context, endedBefore time.Time) (int64, 
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`DELETE FROM login_addresses WHERE last_success_at < ?`, unixNano(addrsBefore))
 		return err
 	})
 	return n, err

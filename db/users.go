@@ -62,32 +62,34 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte)
 	return err
 }
 
-// UserByUsername returns the user with username key key and its password
-// hash, or auth.ErrNotFound.
-func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, []byte, error) {
-	var hash []byte
+// UserByUsername returns the user with username key key and its
+// credentials, or auth.ErrNotFound.
+func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, auth.Credentials, error) {
+	var c auth.Credentials
 	row := db.queryRow(ctx,
-		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.username_key = ?`, key)
-	u, err := scanUser(row, &hash)
-	return u, hash, err
+		`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.username_key = ?`, key)
+	u, err := scanUser(row, &c.Hash, &c.Version)
+	return u, c, err
 }
 
-// UserByID returns the user with id and its password hash, or
+// UserByID returns the user with id and its credentials, or
 // auth.ErrNotFound.
-func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, []byte, error) {
-	var hash []byte
+func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credentials, error) {
+	var c auth.Credentials
 	row := db.queryRow(ctx,
-		`SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.id = ?`, id)
-	u, err := scanUser(row, &hash)
-	return u, hash, err
+		`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.id = ?`, id)
+	u, err := scanUser(row, &c.Hash, &c.Version)
+	return u, c, err
 }
 
-// SetPasswordHash replaces the password hash of user id and, when
-// revokeOthersAt is non-zero, revokes its live sessions but keepSession.
-// It returns auth.ErrNotFound for an unknown user.
+// SetPasswordHash replaces the password hash of user id, moves its
+// credential version on and, when revokeOthersAt is non-zero, revokes its
+// live sessions but keepSession. It returns auth.ErrNotFound for an unknown
+// user.
 func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, keepSession string, revokeOthersAt time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := updateOne(ctx, tx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id); err != nil {
+		if err := updateOne(ctx, tx,
+			`UPDATE users SET password_hash = ?, credential_version = credential_version + 1 WHERE id = ?`, hash, id); err != nil {
 			return err
 		}
 		if revokeOthersAt.IsZero() {
@@ -101,12 +103,32 @@ func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, keepS
 	})
 }
 
+// UpgradePasswordHash replaces the password hash of user id if its
+// credential version is still version, and reports whether it did.
+func (db *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error) {
+	upgraded := false
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE users SET password_hash = ? WHERE id = ? AND credential_version = ?`, hash, id, version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		upgraded = n == 1
+		return err
+	})
+	return upgraded, err
+}
+
 // SetUserDisabled sets the disabled flag of user id; disabling revokes its
-// live sessions at now. It returns the user or auth.ErrNotFound.
+// live sessions at now and moves its credential version on. It returns the
+// user or auth.ErrNotFound.
 func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
 	var u *auth.User
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := updateOne(ctx, tx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id); err != nil {
+		if err := updateOne(ctx, tx,
+			`UPDATE users SET disabled = ?1, credential_version = credential_version + ?1 WHERE id = ?2`,
+			disabled, id); err != nil {
 			return err
 		}
 		if disabled {
@@ -121,19 +143,50 @@ func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now
 	return u, err
 }
 
-// SetUserScopes replaces the scopes of user id and returns the user, or
+// UpdateUserScopes replaces the scopes of user id by what update makes of
+// them, in one write transaction, and returns the user, or
 // auth.ErrNotFound.
-func (db *DB) SetUserScopes(ctx context.Context, id string, scopes []string) (*auth.User, error) {
+func (db *DB) UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*auth.User, error) {
 	var u *auth.User
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		current, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
+		if err != nil {
+			return err
+		}
+		scopes, err := update(current.Scopes)
+		if err != nil {
+			return err
+		}
 		if err := updateOne(ctx, tx, `UPDATE users SET scopes = ? WHERE id = ?`, auth.FormatScope(scopes), id); err != nil {
 			return err
 		}
-		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
-		return err
+		current.Scopes = append([]string{}, scopes...)
+		u = current
+		return nil
 	})
 	return u, err
+}
+
+// KnownLoginAddress reports whether the user with username key key logged
+// in from addr at or after since.
+func (db *DB) KnownLoginAddress(ctx context.Context, key, addr string, since time.Time) (bool, error) {
+	var known bool
+	err := db.queryRow(ctx, `
+		SELECT EXISTS (
+			SELECT 1 FROM users u JOIN login_addresses a ON a.user_id = u.id
+			WHERE u.username_key = CAST(? AS TEXT) AND a.addr = CAST(? AS TEXT) AND a.last_success_at >= ?)`,
+		key, addr, unixNano(since)).Scan(&known)
+	return known, dbError(err)
+}
+
+// MaxPasswordCost returns the highest bcrypt cost among the stored password
+// hashes, or 0 without users. It reads every row: call it at start.
+func (db *DB) MaxPasswordCost(ctx context.Context) (int, error) {
+	// A bcrypt hash is $2a$NN$…: the cost is its 5th and 6th characters.
+	var cost sql.NullInt64
+	err := db.queryRow(ctx,
+		`SELECT MAX(CAST(substr(CAST(password_hash AS TEXT), 5, 2) AS INTEGER)) FROM users`).Scan(&cost)
+	return int(cost.Int64), dbError(err)
 }
 
 // DeleteUser deletes user id with its sessions and refresh tokens, or

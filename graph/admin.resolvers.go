@@ -18,7 +18,7 @@ func (r *mutationResolver) SetUserDisabled(ctx context.Context, id string, disab
 
 // SetUserScopes is the resolver for the setUserScopes field.
 func (r *mutationResolver) SetUserScopes(ctx context.Context, id string, scopes []string) (*auth.User, error) {
-	return r.Service.SetUserScopes(ctx, id, scopes)
+	return r.Service.AdminSetUserScopes(ctx, auth.IdentityFrom(ctx), id, scopes)
 }
 
 // Users is the resolver for the users field.

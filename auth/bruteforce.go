@@ -1,0 +1,133 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// KnownAddressWindow is how long a successful login from an address lets
+// the user log in from it while failures from elsewhere throttle the
+// username.
+const KnownAddressWindow = 30 * 24 * time.Hour
+
+// guards are the throttles of brute-force protection (RFC 6749 section
+// 4.3.2; OWASP's "slow down online guessing"). Each counts failures in
+// buckets keyed by a fixed-size hash of what it counts.
+type guards struct {
+	// user counts failed logins per username, for the addresses that are
+	// not known for it: an attacker guessing one password from many
+	// addresses.
+	user *throttle
+	// pair counts failed logins per username and address: an attacker at
+	// an address the user logs in from (a shared NAT).
+	pair *throttle
+	// addr counts failed logins and failed client authentications per
+	// client address: one address guessing many usernames or secrets.
+	addr *throttle
+	// client counts failed client authentications per client id.
+	client *throttle
+	// signup counts every signup per client address: "username is taken"
+	// tells whether an account exists.
+	signup *throttle
+}
+
+// loginAttempt is a login counted against its buckets from before the
+// password is checked; pair is the bucket that a success refills.
+type loginAttempt struct {
+	attempt
+	pair heldBucket
+}
+
+// startLogin begins a login attempt for the username whose key is
+// usernameKey from the client address addr, or returns a CodeRateLimited
+// error. It takes a place in the address's bucket, then the pair's, then
+// the username's; an address from which the user logged in within
+// KnownAddressWindow passes an empty username bucket, so that failures from
+// elsewhere never lock the user out. A throttled real username and a
+// throttled unknown one get the same answer after the same work: one
+// indexed read.
+func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*loginAttempt, error) {
+	a := &loginAttempt{attempt: attempt{at: s.now()}}
+	a.pair = heldBucket{s.guards.pair, keyOf(usernameKey, addr)}
+	wait := a.take(s.guards.addr, keyOf(addr))
+	if wait == 0 {
+		wait = a.take(a.pair.t, a.pair.key)
+	}
+	if wait == 0 {
+		if wait = s.guards.user.begin(keyOf(usernameKey), a.at); wait == 0 {
+			a.held = append(a.held, heldBucket{s.guards.user, keyOf(usernameKey)})
+		} else {
+			known, err := s.store.KnownLoginAddress(ctx, usernameKey, addr, a.at.Add(-KnownAddressWindow))
+			if err != nil {
+				a.aborted()
+				return nil, err
+			}
+			if known {
+				wait = 0
+			} else {
+				a.aborted()
+			}
+		}
+	}
+	if wait > 0 {
+		s.securityEvent(ctx, "login throttled", "login_throttled", "retry_after", wait.Round(time.Second))
+		return nil, errThrottled("failed logins", wait)
+	}
+	return a, nil
+}
+
+// startClientAuth begins a client authentication for client id, counted
+// per client id and per client address, or returns a CodeRateLimited
+// error.
+func (s *Service) startClientAuth(ctx context.Context, id string) (*attempt, error) {
+	a := &attempt{at: s.now()}
+	wait := a.take(s.guards.addr, keyOf(ClientAddr(ctx)))
+	if wait == 0 {
+		wait = a.take(s.guards.client, keyOf(id))
+	}
+	if wait > 0 {
+		s.securityEvent(ctx, "client authentication throttled", "client_auth_throttled",
+			"client_id", id, "retry_after", wait.Round(time.Second))
+		return nil, errThrottled("failed client authentications", wait)
+	}
+	return a, nil
+}
+
+// securityEvent logs, at WARN, an event that may be an attack: a failed
+// login or client authentication, throttling, a reused refresh token.
+// event names it for filtering, and the request id and client address of
+// ctx come with it. Callers pass no password, token, secret or hash, and no
+// username as typed (a user may type a password into the username field).
+func (s *Service) securityEvent(ctx context.Context, msg, event string, attrs ...any) {
+	s.logEvent(ctx, slog.LevelWarn, msg, event, attrs)
+}
+
+// auditEvent logs, at INFO, a change to users, clients or credentials, as
+// securityEvent does.
+func (s *Service) auditEvent(ctx context.Context, msg, event string, attrs ...any) {
+	s.logEvent(ctx, slog.LevelInfo, msg, event, attrs)
+}
+
+func (s *Service) logEvent(ctx context.Context, level slog.Level, msg, event string, attrs []any) {
+	s.log.Log(ctx, level, msg, append([]any{
+		"event", event, "request_id", RequestID(ctx), "client", ClientAddr(ctx),
+	}, attrs...)...)
+}
+
+// userAttr names u in a security event, when u is a user.
+func userAttr(u *User) []any {
+	if u == nil {
+		return nil
+	}
+	return []any{"user_id", u.ID}
+}
+
+// actor names who made an administrative change: the signed-in user of
+// ctx, or the operator at the CLI.
+func actor(ctx context.Context) string {
+	if id := IdentityFrom(ctx); id != nil {
+		return "user:" + id.User.ID
+	}
+	return "operator"
+}

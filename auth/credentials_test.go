@@ -1,0 +1,93 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+
+	"authql/auth"
+	"authql/db"
+)
+
+// pausingStore is the real database with a gate: a login that has read the
+// user's credentials waits there until the test lets it go on, so that a
+// change can commit while the password is being checked, as it does when
+// bcrypt is slow.
+type pausingStore struct {
+	*db.DB
+	read    chan struct{} // a login has read the credentials
+	proceed chan struct{} // let it go on
+}
+
+func (p *pausingStore) UserByUsername(ctx context.Context, key string) (*auth.User, auth.Credentials, error) {
+	u, c, err := p.DB.UserByUsername(ctx, key)
+	p.read <- struct{}{}
+	<-p.proceed
+	return u, c, err
+}
+
+// TestLoginInFlightLosesToCredentialChange: a login that checked the old
+// password, or an enabled user, opens no session once a password change, an
+// operator's reset or a disabling has committed; and the hash upgrade of
+// such a login does not bring the old password back.
+func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
+	const oldPassword, newPassword = "correct horse", "battery staple"
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, svc *auth.Service, u *auth.User, sessionOf *auth.Grant)
+		// loginAfter is the password that must work after the change, or
+		// "" when the user is disabled.
+		loginAfter string
+	}{
+		{"changePassword", func(t *testing.T, svc *auth.Service, u *auth.User, g *auth.Grant) {
+			id, err := svc.Authenticate(context.Background(), g.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.ChangePassword(context.Background(), id, oldPassword, newPassword); err != nil {
+				t.Fatal(err)
+			}
+		}, newPassword},
+		{"user passwd", func(t *testing.T, svc *auth.Service, u *auth.User, _ *auth.Grant) {
+			if err := svc.SetPassword(context.Background(), u.ID, newPassword); err != nil {
+				t.Fatal(err)
+			}
+		}, newPassword},
+		{"user disable", func(t *testing.T, svc *auth.Service, u *auth.User, _ *auth.Grant) {
+			if _, err := svc.SetUserDisabled(context.Background(), u.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, store, c := mustService(t)
+			u := mustCreateUser(t, svc, "alice", oldPassword)
+			first := mustLogin(t, svc, "alice", oldPassword)
+
+			// A service at a higher cost, so that the racing login also
+			// upgrades the hash it checked.
+			gated := &pausingStore{DB: store, read: make(chan struct{}), proceed: make(chan struct{})}
+			cfg := testConfig(c)
+			cfg.BcryptCost = 5
+			racing, err := auth.NewService(gated, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer racing.Close()
+			done := make(chan error)
+			go func() {
+				_, err := racing.Login(context.Background(), auth.PasswordGrant{Username: "alice", Password: oldPassword})
+				done <- err
+			}()
+			<-gated.read
+			tc.change(t, svc, u, first)
+			close(gated.proceed)
+			wantCode(t, <-done, auth.CodeInvalidGrant)
+
+			_, err = svc.Login(context.Background(), auth.PasswordGrant{Username: "alice", Password: oldPassword})
+			wantCode(t, err, auth.CodeInvalidGrant) // the old password stays gone
+			if tc.loginAfter != "" {
+				mustLogin(t, svc, "alice", tc.loginAfter)
+			}
+		})
+	}
+}
