@@ -181,7 +181,13 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		// Another process (the CLI beside the server) may have applied the
+		// same migration between our reading the version and applying it:
+		// an ALTER TABLE then fails here. A second run reads the version
+		// again and finds nothing left to do; a real fault fails again.
+		if _, again := p.Up(ctx); again != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	return nil
 }
