@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -296,6 +297,59 @@ func TestMetadata(t *testing.T) {
 	if m := get(public, "internal:8080"); m["issuer"] != "https://auth.example.com" || m["token_endpoint"] != "https://auth.example.com/token" {
 		t.Errorf("with PUBLIC_URL: %v", m)
 	}
+}
+
+// TestMetadataForgedHostIsNotCachedForOthers sends what a cache poisoner
+// sends: the metadata request with a forged Host. Without PUBLIC_URL the
+// document names that host, so a shared cache must not keep it for others
+// (private, Vary: Host); with PUBLIC_URL the Host changes nothing, and the
+// document may be cached publicly.
+func TestMetadataForgedHostIsNotCachedForOthers(t *testing.T) {
+	fetch := func(ta *testApp, host string) (http.Header, string, map[string]any) {
+		t.Helper()
+		req := mustRequest(t, http.MethodGet, ta.URL+"/.well-known/oauth-authorization-server")
+		req.Host = host
+		resp, body := ta.do(req)
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("metadata: %d %s", resp.StatusCode, body)
+		}
+		return resp.Header, string(body), m
+	}
+
+	t.Run("from the request", func(t *testing.T) {
+		ta := newTestApp(t)
+		h, _, m := fetch(ta, "evil.example")
+		if m["token_endpoint"] != "http://evil.example/token" {
+			t.Fatalf("token_endpoint = %v; the document should name the request's host", m["token_endpoint"])
+		}
+		if got := h.Get("Cache-Control"); got != "private, max-age=60" {
+			t.Errorf("Cache-Control = %q; want %q", got, "private, max-age=60")
+		}
+		var vary []string
+		for _, v := range h.Values("Vary") {
+			for part := range strings.SplitSeq(v, ",") {
+				vary = append(vary, strings.TrimSpace(part))
+			}
+		}
+		if !slices.Contains(vary, "Host") || !slices.Contains(vary, "Origin") {
+			t.Errorf("Vary = %q; want Host beside CORS's Origin", vary)
+		}
+	})
+
+	t.Run("PUBLIC_URL", func(t *testing.T) {
+		ta := newTestApp(t, func(c *config) { c.publicURL = "https://auth.example.com" })
+		h, honest, _ := fetch(ta, "auth.example.com")
+		forgedHeader, forged, m := fetch(ta, "evil.example")
+		if forged != honest || strings.Contains(forged, "evil") || m["token_endpoint"] != "https://auth.example.com/token" {
+			t.Errorf("forged Host changed the document:\n%s\nwant\n%s", forged, honest)
+		}
+		for _, h := range []http.Header{h, forgedHeader} {
+			if got := h.Get("Cache-Control"); got != "public, max-age=60" {
+				t.Errorf("Cache-Control = %q; want %q", got, "public, max-age=60")
+			}
+		}
+	})
 }
 
 // fmtJSON prints a decoded JSON value compactly: strings bare, arrays as

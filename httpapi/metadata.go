@@ -27,6 +27,14 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "n
 // metadataHandler serves GET /.well-known/oauth-authorization-server. URLs
 // are absolute: under publicURL when set, else under the scheme and host
 // the request came to.
+//
+// With publicURL set the document ignores the request (its Host header
+// included), is the same for everyone, and may be cached by shared caches.
+// Without it the document repeats the Host header, which any client writes:
+// a shared cache keyed by URL alone would serve one client's
+// "Host: evil.example" document, with token_endpoint on evil.example, to
+// everyone else. So it is then private to the client that asked, and says
+// that it varies by Host, for any cache that keys it by path alone.
 func metadataHandler(svc *auth.Service, publicURL string, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scopes, err := svc.SupportedScopes(r.Context())
@@ -41,8 +49,11 @@ func metadataHandler(svc *auth.Service, publicURL string, logger *slog.Logger) h
 				scheme = "https"
 			}
 			base = scheme + "://" + r.Host
+			w.Header().Set("Cache-Control", "private, max-age=60")
+			w.Header().Add("Vary", "Host") // beside CORS's Vary: Origin
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=60")
 		}
-		w.Header().Set("Cache-Control", "public, max-age=60")
 		writeJSON(w, http.StatusOK, "application/json", metadata{
 			Issuer:                        base,
 			TokenEndpoint:                 base + "/token",
