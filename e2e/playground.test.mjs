@@ -1,6 +1,7 @@
 // The playground at GET / in a real Chromium (Debian's, driven by
 // playwright-core), with every request to anything but the server blocked:
-// log in through the editor, put the token in the headers editor, query me.
+// log in through the editor, put the token in the headers editor, query me,
+// and find the token nowhere in localStorage.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -84,6 +85,20 @@ test("log in and query me in the playground, offline", async () => {
     await replaceEditor(page, ".graphiql-query-editor", "{ me { username } }");
     const me = JSON.parse(await run(page, username));
     assert.equal(me.data.me.username, username);
+
+    // The token lives in the tab only. Unless the page says otherwise,
+    // GraphiQL keeps the headers editor in localStorage (graphiql:headers,
+    // graphiql:tabState, after a debounce) and, whatever the page says, the
+    // headers of every run operation in its history (graphiql:queries).
+    const storedToken = () => page.evaluate(
+      (t) => Object.keys(localStorage).filter((k) => localStorage.getItem(k).includes(t)),
+      token,
+    );
+    await page.waitForTimeout(1500);
+    assert.deepEqual(await storedToken(), [], "localStorage keys holding the token");
+    await page.reload();
+    await page.waitForSelector(".graphiql-query-editor .CodeMirror", { timeout: 15000 });
+    assert.deepEqual(await storedToken(), [], "localStorage keys holding the token after a reload");
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}/playground.png` });

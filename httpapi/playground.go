@@ -35,8 +35,9 @@ const (
 
 // playgroundHandlers return the GraphiQL page for /query and the handler of
 // its assets. The page is the same for every request, so it is rendered
-// once; its Content-Security-Policy allows scripts from this server and the
-// page's one inline script, by hash.
+// once, with header persistence off (forgetHeaders, whose error it
+// returns); its Content-Security-Policy allows scripts from this server and
+// the page's one inline script, by hash.
 func playgroundHandlers() (page, assets http.Handler, err error) {
 	dir, err := fs.Sub(playgroundFiles, "playground")
 	if err != nil {
@@ -61,8 +62,11 @@ func playgroundHandlers() (page, assets http.Handler, err error) {
 		return nil, nil, err
 	}
 	render(&rec, req)
-	body := rec.body.Bytes()
-	csp := playgroundCSP(body)
+	body, err := forgetHeaders(rec.body.Bytes())
+	if err != nil {
+		return nil, nil, err
+	}
+	csp := playgroundCSP(body) // over the final page, so the hash matches
 
 	page = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -77,6 +81,45 @@ func playgroundHandlers() (page, assets http.Handler, err error) {
 		files.ServeHTTP(w, r)
 	})
 	return page, assets, nil
+}
+
+// headerEdits keep the bearer token a user pastes into the playground's
+// headers editor out of localStorage, where it would outlive the tab and be
+// readable by any script that ever runs on this origin. gqlgen's GraphiQL
+// page (v0.17.95) has no option for either:
+//   - it tells GraphiQL to persist the headers editor; with that off,
+//     GraphiQL keeps headers in memory, hides its "persist headers" setting
+//     and, on load, clears headers an older page stored;
+//   - GraphiQL 4.1.2 records every run operation's headers in its history
+//     (graphiql:queries, graphiql:favorites) whatever that setting says, so
+//     the page's storage drops them from those entries as it writes them.
+//
+// Each old text must appear in the page exactly once.
+var headerEdits = []struct{ old, new string }{
+	{"shouldPersistHeaders: true,", "shouldPersistHeaders: false,"},
+	{"localStorage.setItem(prefixedKey, value);",
+		"localStorage.setItem(prefixedKey, /^graphiql:(queries|favorites)$/.test(key) ? " +
+			"JSON.stringify(JSON.parse(value), (k, v) => k === 'headers' ? undefined : v) : value);"},
+}
+
+// forgetHeaders returns page with headerEdits applied. It returns an error
+// when the page differs from the one they were written for (an old text not
+// found once, or the persistence setting named more than once), so that a
+// gqlgen upgrade stops the server at start instead of silently storing
+// tokens again.
+func forgetHeaders(page []byte) ([]byte, error) {
+	if n := bytes.Count(page, []byte("shouldPersistHeaders")); n != 1 {
+		return nil, fmt.Errorf("playground: gqlgen's GraphiQL page names shouldPersistHeaders %d times, not once; "+
+			"update httpapi/playground.go so that it keeps bearer tokens out of localStorage, or set PLAYGROUND=false", n)
+	}
+	for _, e := range headerEdits {
+		if n := bytes.Count(page, []byte(e.old)); n != 1 {
+			return nil, fmt.Errorf("playground: gqlgen's GraphiQL page contains %q %d times, not once; "+
+				"update httpapi/playground.go so that it keeps bearer tokens out of localStorage, or set PLAYGROUND=false", e.old, n)
+		}
+		page = bytes.Replace(page, []byte(e.old), []byte(e.new), 1)
+	}
+	return page, nil
 }
 
 var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
