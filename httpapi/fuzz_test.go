@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -72,6 +73,28 @@ func FuzzParseBasic(f *testing.F) {
 	})
 }
 
+// FuzzClientAddr: whatever a client writes in the trusted header, the
+// throttling key is a canonical IPv4 address or IPv6 /64 prefix, never the
+// text as written.
+func FuzzClientAddr(f *testing.F) {
+	for _, seed := range []string{"203.0.113.9", "198.51.100.1, 203.0.113.9", "[2001:db8::1]:443", "fe80::1%eth0", "::ffff:192.0.2.7", "junk", "1.2.3.4, ", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		req := httptest.NewRequest(http.MethodPost, "/token", nil)
+		req.RemoteAddr = "192.0.2.1:5555"
+		req.Header["X-Forwarded-For"] = []string{value}
+		got := clientAddr(req, "X-Forwarded-For")
+		if ip, err := netip.ParseAddr(got); err == nil && ip.Is4() && ip.String() == got {
+			return
+		}
+		if p, err := netip.ParsePrefix(got); err == nil && p.Addr().Is6() && p.Bits() == 64 && p.Masked().String() == got {
+			return
+		}
+		t.Fatalf("clientAddr(X-Forwarded-For: %q) = %q; want an IPv4 address or an IPv6 /64", value, got)
+	})
+}
+
 func TestClientAddr(t *testing.T) {
 	for _, tc := range []struct {
 		remote, header, value, want string
@@ -84,15 +107,31 @@ func TestClientAddr(t *testing.T) {
 		{"[2001:db8:1:2:3:4:5:6]:443", "", "", "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.7]:1", "", "", "192.0.2.7"},
 		{"192.0.2.1:5555", "X-Real-IP", "203.0.113.9:1234", "203.0.113.9"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "[2001:db8::1]:443", "2001:db8::/64"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "fe80::1%" + strings.Repeat("z", 1000), "fe80::/64"},
+		// Attacks: a value that is not an address must not become a key,
+		// neither a new string per request nor one as long as the header.
+		{"192.0.2.1:5555", "X-Forwarded-For", "not-an-address", "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "request-4711", "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", strings.Repeat("A", 16<<10), "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "203.0.113.9, " + strings.Repeat("A", 16<<10), "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "203.0.113.9, ", "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", " ", "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Real-IP", "203.0.113.9:99999", "192.0.2.1"},
+		{"192.0.2.1:5555", "X-Forwarded-For", "203.0.113.9\njunk", "192.0.2.1"}, // last header line counts
+		{"192.0.2.1:5555", "X-Forwarded-For", "junk\n203.0.113.9", "203.0.113.9"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "X-Forwarded-For", "junk", "2001:db8:1:2::/64"},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/token", nil)
 		req.RemoteAddr = tc.remote
 		if tc.value != "" {
-			req.Header.Set("X-Forwarded-For", tc.value)
-			req.Header.Set("X-Real-IP", tc.value)
+			for line := range strings.SplitSeq(tc.value, "\n") { // one header line each
+				req.Header.Add("X-Forwarded-For", line)
+				req.Header.Add("X-Real-IP", line)
+			}
 		}
 		if got := clientAddr(req, tc.header); got != tc.want {
-			t.Errorf("clientAddr(%s, %s: %q) = %q; want %q", tc.remote, tc.header, tc.value, got, tc.want)
+			t.Errorf("clientAddr(%s, %s: %.40q) = %q; want %q", tc.remote, tc.header, tc.value, got, tc.want)
 		}
 	}
 }

@@ -59,28 +59,45 @@ func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) 
 // clientAddr is the address that login throttling counts a request
 // against: the connection's peer, or, when a trusted proxy sets header, the
 // last address in it (the one the proxy appended). Never a header by default:
-// clients can write any header. IPv6 addresses count by /64, the block one
-// host usually holds.
+// clients can write any header. When the header's last entry is not an IP
+// address (with or without a port), the connection's peer counts instead: a
+// value used verbatim would let a client pick a new throttling key for every
+// request, or make each key as long as the header limit allows. IPv6
+// addresses count by /64, the block one host usually holds, so every key is
+// a short canonical address or prefix.
 func clientAddr(r *http.Request, header string) string {
+	if header != "" {
+		if values := r.Header.Values(header); len(values) > 0 {
+			last := values[len(values)-1]
+			if ip, ok := parseClientIP(strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])); ok {
+				return throttleKey(ip)
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if header != "" {
-		if values := r.Header.Values(header); len(values) > 0 {
-			last := values[len(values)-1]
-			host = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-		}
+	if ip, ok := parseClientIP(host); ok {
+		return throttleKey(ip)
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		if ap, err2 := netip.ParseAddrPort(host); err2 == nil {
-			ip, err = ap.Addr(), nil
-		}
+	return host // not an IP network (a test's "pipe"); not written by the client
+}
+
+// parseClientIP parses an IP address, alone or with a port ("[::1]:443").
+func parseClientIP(s string) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip, true
 	}
-	if err != nil {
-		return host
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
 	}
+	return netip.Addr{}, false
+}
+
+// throttleKey is ip without a zone, IPv4-mapped addresses as IPv4, and IPv6
+// as its /64.
+func throttleKey(ip netip.Addr) string {
 	ip = ip.Unmap().WithZone("")
 	if ip.Is6() {
 		prefix, _ := ip.Prefix(64)
