@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -255,5 +258,87 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 				t.Errorf("data entry in %s", body)
 			}
 		})
+	}
+}
+
+// TestGraphQLAnswersAreNotStored: every /query answer says Cache-Control:
+// no-store, so that no browser or shared cache keeps a user's answer (a GET
+// of { me { id } } is one URL for everybody): with a token and without, by
+// GET and POST, and the bearer middleware's and the transport's refusals.
+func TestGraphQLAnswersAreNotStored(t *testing.T) {
+	ta := newTestApp(t)
+	ta.addUser("alice", alicePassword)
+	token := ta.login("alice", alicePassword).AccessToken
+	meQuery := url.Values{"query": {`{ me { id } }`}}.Encode()
+	for _, tc := range []struct {
+		name, method, auth, body string
+		status                   int
+	}{
+		{"GET with a token", http.MethodGet, "Bearer " + token, "", 200},
+		{"GET anonymous", http.MethodGet, "", "", 200},
+		{"POST with a token", http.MethodPost, "Bearer " + token, `{"query":"{ me { id } }"}`, 200},
+		{"POST anonymous", http.MethodPost, "", `{"query":"{ me { id } }"}`, 200},
+		{"refused token", http.MethodGet, "Bearer not.a.token", "", 401},
+		{"malformed Authorization", http.MethodPost, "Basic YTpi", `{"query":"{ me { id } }"}`, 400},
+		{"batch", http.MethodPost, "Bearer " + token, `[{"query":"{ me { id } }"}]`, 400},
+		{"body not JSON", http.MethodPost, "Bearer " + token, `{"query":`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, ta.URL+"/query?"+meQuery, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.method == http.MethodPost {
+				req.URL.RawQuery = ""
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, body := ta.do(req)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d; want %d (%s)", resp.StatusCode, tc.status, body)
+			}
+			if got := resp.Header.Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
+				t.Errorf("Cache-Control = %q; want no-store", got)
+			}
+		})
+	}
+}
+
+// TestFloodOfDistinctQueriesKeepsHeapBounded sends what any anonymous client
+// can: 150 distinct valid queries of about 100 KB each (a long comment, then
+// { __typename }). The parsed-query cache must not keep them: before it was
+// bounded in bytes it held each one whole, 15 MB for this flood and up to
+// 1000 × MAX_QUERY_BYTES for a longer one.
+func TestFloodOfDistinctQueriesKeepsHeapBounded(t *testing.T) {
+	ta := newTestApp(t)
+	padding := strings.Repeat("x", 100_000)
+	send := func(i int) {
+		body, _ := json.Marshal(map[string]string{"query": fmt.Sprintf("# %d %s\n{ __typename }", i, padding)})
+		req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, body := ta.do(req); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Query"`) {
+			t.Fatalf("query %d: %d %.200s", i, resp.StatusCode, body)
+		}
+	}
+	heap := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC() // and what sync.Pools held over the first
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	send(-1) // warm up pools and buffers
+	before := heap()
+	for i := range 150 {
+		send(i)
+	}
+	grew := heap() - before
+	t.Logf("the heap grew by %.1f MiB", float64(grew)/(1<<20))
+	// The cache's budget (4 MiB, none of it for queries this long) as room
+	// for buffers and pools; well below the 15 MB of the flood.
+	if grew > 4<<20 {
+		t.Errorf("the heap grew by %.1f MiB during the flood; want at most 4", float64(grew)/(1<<20))
 	}
 }

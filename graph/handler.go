@@ -6,9 +6,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"authql/auth"
 	"authql/graph/generated"
@@ -29,6 +27,7 @@ type Options struct {
 
 // NewHandler returns the GraphQL-over-HTTP handler for /query: POST with
 // JSON, and GET for queries only. It expects the bearer middleware in front.
+// Parsed queries are cached within a fixed memory budget (queryCache).
 func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  &Resolver{Service: svc, Logger: logger},
@@ -36,7 +35,7 @@ func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler 
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(newQueryCache(maxCachedQueryBytes, queryCacheBudget))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}

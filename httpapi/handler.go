@@ -43,7 +43,7 @@ type Options struct {
 // and /revoke do so themselves, to add their cache headers.
 func NewHandler(o Options) (http.Handler, error) {
 	withUser := bearer(o.Service, o.Logger)
-	graphql := withUser(http.MaxBytesHandler(o.GraphQL, o.MaxQueryBytes))
+	graphql := noStoreAll(withUser(http.MaxBytesHandler(o.GraphQL, o.MaxQueryBytes)))
 
 	mux := http.NewServeMux()
 	if o.Playground {
@@ -73,6 +73,21 @@ func NewHandler(o Options) (http.Handler, error) {
 	h = securityHeaders(h)
 	h = logRequests(o.Logger, o.ClientIPHeader, h)
 	return h, nil
+}
+
+// noStoreAll marks every answer of next, whoever wrote it, as one no cache may
+// keep (RFC 9111 section 5.2.2.5). /query answers are personal (me, a user's
+// sessions) and may come from a GET, which browsers and shared caches store
+// by URL: a shared cache could hand one user's answer to the next request
+// for that URL, and a browser keeps it on disk after logout. Anonymous
+// answers, errors and the bearer middleware's refusals are marked alike:
+// whether an answer is personal depends on the Authorization header, which
+// a cache keyed by URL does not see.
+func noStoreAll(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // health answers 200 {"status":"ok"} when the database answers, else 503.
