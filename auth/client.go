@@ -121,23 +121,6 @@ func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, er
 	return c, nil
 }
 
-// isVSChars reports whether s is all VSCHAR (%x20-7E, RFC 6749 Appendix A).
-func isVSChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7E {
-			return false
-		}
-	}
-	return true
-}
-
-// validClientID reports whether id follows the client_id rules (RFC 6749
-// Appendix A.1): 1 to 128 VSCHARs, whether or not the client is registered,
-// since an unregistered id is copied into sessions and tokens.
-func validClientID(id string) bool {
-	return len(id) > 0 && len(id) <= maxClientIDLen && isVSChars(id)
-}
-
 // AuthenticateClient checks the client part of a token or revocation request
 // (RFC 6749 section 2.3.1) and returns the client, or nil for the
 // first-party client (no id, no secret). A registered confidential client

@@ -1,17 +1,11 @@
 package auth
 
 import (
+	"context"
 	_ "embed"
-	"net/mail"
-	"slices"
-	"strings"
-	"sync"
+	"errors"
+	"fmt"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
 )
 
 // User is an account. The password hash never leaves the Store except
@@ -27,339 +21,240 @@ type User struct {
 	CreatedAt time.Time
 }
 
-// Session is one login: it opens with a password grant and lives while its
-// refresh tokens are used within the refresh token TTL. Access tokens name
-// their session (claim sid) and stop working the moment it ends.
-type Session struct {
-	ID         string
-	UserID     string
-	ClientID   string // empty for the first-party public client
-	UserAgent  string
-	Scopes     []string // the scopes the login was granted
-	CreatedAt  time.Time
-	LastUsedAt time.Time
-	ExpiresAt  time.Time
-	RevokedAt  *time.Time
+// NewUser describes a user to create.
+type NewUser struct {
+	Username string
+	Password string
+	Email    string
+	FullName string
+	Scopes   []string
 }
 
-// Live reports whether the session may still be used at now.
-func (s *Session) Live(now time.Time) bool {
-	return s.RevokedAt == nil && now.Before(s.ExpiresAt)
-}
-
-// Limits on user input, checked by ValidateUsername and friends.
-const (
-	MinUsernameLen    = 3  // characters
-	MaxUsernameLen    = 64 // characters
-	MinPasswordLen    = 8  // characters
-	MaxPasswordBytes  = 72 // bcrypt's limit; longer is refused, never truncated
-	maxEmailLen       = 254
-	maxFullNameLen    = 200 // characters
-	maxUserAgentBytes = 512
-)
-
-// UsernameKey is the form of a username that uniqueness and login compare:
-// NFKC, full case folding, NFKC again (Unicode's NFKC_Casefold, less its
-// removal of default-ignorable code points, which ValidateUsername refuses),
-// so that "Alice", "ALICE" and the fullwidth "ａｌｉｃｅ" are one user, and so
-// are "Straße" and "STRASSE". It is idempotent: the key of a key is the key
-// itself, so a stored key that is not its own UsernameKey is one that no
-// login can reach.
-func UsernameKey(username string) string {
-	// A Caser may hold state, so each call gets its own.
-	folded := cases.Fold().String(norm.NFKC.String(username))
-	// x/text folds upper case Cherokee to lower case and lower case to upper
-	// (golang/go#46101); CaseFolding.txt folds both to the upper case letters,
-	// which were encoded first.
-	folded = strings.Map(foldCherokee, folded)
-	return norm.NFKC.String(folded)
-}
-
-// foldCherokee maps a lower case Cherokee letter to its upper case letter.
-func foldCherokee(r rune) rune {
-	if (r >= 0xAB70 && r <= 0xABBF) || (r >= 0x13F8 && r <= 0x13FD) {
-		return unicode.ToUpper(r)
+// CreateUser checks the username, password and profile rules and creates the
+// user. Broken rules and a taken username are CodeInvalidRequest errors
+// naming the field.
+func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
+	if err := ValidateUsername(nu.Username); err != nil {
+		return nil, err
 	}
-	return r
+	if err := ValidatePassword("password", nu.Password); err != nil {
+		return nil, err
+	}
+	if err := validateProfile(nu.Email, nu.FullName); err != nil {
+		return nil, err
+	}
+	if err := validateScopes(nu.Scopes); err != nil {
+		return nil, err
+	}
+	hash, err := s.passwords.hash(ctx, nu.Password)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	u := &User{
+		ID:        NewID(),
+		Username:  nu.Username,
+		Email:     nu.Email,
+		FullName:  nu.FullName,
+		Scopes:    append([]string{}, nu.Scopes...),
+		CreatedAt: s.now(),
+	}
+	err = s.store.CreateUser(ctx, u, hash)
+	if errors.Is(err, ErrUsernameTaken) {
+		return nil, fieldError("username", "username %q is taken", nu.Username)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
 }
 
-// ValidateUsername checks the username rules:
+// Signup creates a user with no scopes and opens its first session. It is
+// CodeForbidden when signup is closed, and returns CreateUser's errors.
 //
-//   - 3 to 64 characters of valid UTF-8 (more than 64*4 bytes is refused
-//     before anything else is looked at);
-//   - no spaces, control, formatting or other default-ignorable characters,
-//     blank fillers (U+3164, U+2800, ...), unassigned or private-use
-//     characters, in the name or in the compatibility form of any of its
-//     characters;
-//   - letters of one script, or of Latin with Han and Hiragana/Katakana,
-//     Hangul or Bopomofo (UTS #39 section 5.2, "Highly Restrictive");
-//     digits and punctuation common to all scripts are fine;
-//   - no combining mark left on a Latin, Greek or Cyrillic letter, or on a
-//     character that is no letter, once the name is case-folded and
-//     composed (what "ALİCE" turns into), and no more than 4 marks in a row
-//     or the same mark twice in a row (UTS #39 section 5.4);
-//   - no name in another script all of whose letters look like Latin letters
-//     or digits ("аlice" is refused as mixed, "сосо" as such a look-alike),
-//     and no Latin letter that only looks like a plain one (small capitals,
-//     IPA ɡ, long ſ).
-//
-// It returns a CodeInvalidRequest error on field "username".
-func ValidateUsername(username string) error {
-	if len(username) > MaxUsernameLen*utf8.UTFMax || len(username) < MinUsernameLen {
-		return errUsernameLength()
+// Every signup executed counts against its client address, taken or not,
+// since "username is taken" tells whether an account exists: past
+// SignupAddrLimit it is CodeRateLimited.
+func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent string) (*Grant, error) {
+	if s.cfg.SignupClosed {
+		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
-	if !utf8.ValidString(username) {
-		return fieldError("username", "username must be valid UTF-8")
+	a := &attempt{at: s.now()}
+	if wait := a.take(s.guards.signup, keyOf(ClientAddr(ctx))); wait > 0 {
+		s.securityEvent(ctx, "signup throttled", "signup_throttled")
+		return nil, errThrottled("signups from this address", wait)
 	}
-	if n := utf8.RuneCountInString(username); n < MinUsernameLen || n > MaxUsernameLen {
-		return errUsernameLength()
+	defer a.failed() // every signup uses up the budget
+	nu.Scopes = nil
+	u, err := s.CreateUser(ctx, nu)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range username {
-		if what := usernameRuneProblem(r); what != "" {
-			return fieldError("username", "username must not contain %s (%U)", what, r)
-		}
-		if compat := norm.NFKD.String(string(r)); compat != string(r) {
-			for _, c := range compat {
-				if what := usernameRuneProblem(c); what != "" {
-					return fieldError("username", "username must not contain %s (%U stands for %U)", what, r, c)
-				}
-			}
-		}
-		if strings.ContainsRune(latinLookalikes, r) {
-			return fieldError("username", "username must not contain letters that only look like plain Latin ones (%U)", r)
-		}
-	}
-	if err := checkUsernameScripts(norm.NFKC.String(username)); err != nil {
+	return s.openSession(ctx, u, 0, []string{}, clientID, userAgent)
+}
+
+// ChangePassword replaces the password of id's user after checking the
+// current one, and ends every other session of the user. A wrong current
+// password is CodeInvalidGrant on field currentPassword, and counts as a
+// failed login, so a stolen access token cannot guess the password faster;
+// a new password that breaks the rules is CodeInvalidRequest on field
+// newPassword.
+func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, next string) error {
+	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), ClientAddr(ctx))
+	if err != nil {
 		return err
 	}
-	return checkUsernameMarks(UsernameKey(username))
-}
-
-func errUsernameLength() error {
-	return fieldError("username", "username must be %d to %d characters", MinUsernameLen, MaxUsernameLen)
-}
-
-// usernameRuneProblem names the kind of character r is when a username may
-// not contain it, or returns "".
-func usernameRuneProblem(r rune) string {
-	switch {
-	case unicode.IsSpace(r):
-		return "spaces"
-	case unicode.IsControl(r):
-		return "control characters"
-	case strings.ContainsRune(usernameBlanks, r):
-		return "blank or filler characters"
-	case unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector):
-		return "invisible formatting characters"
-	case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
-		// Left: unassigned, private-use and surrogate code points. Refusing
-		// unassigned ones also keeps every key stable when a later Unicode
-		// version assigns them case or compatibility mappings.
-		return "unassigned or private-use characters"
+	_, cred, err := s.store.UserByID(ctx, id.User.ID)
+	if err != nil {
+		attempt.aborted()
+		return err
 	}
-	return ""
-}
-
-// usernameBlanks are visible-width characters that draw nothing: the Hangul
-// fillers (U+115F, U+1160, U+3164, U+FFA0), BRAILLE PATTERN BLANK, MUSICAL
-// SYMBOL NULL NOTEHEAD and OBJECT REPLACEMENT CHARACTER.
-const usernameBlanks = "\u115F\u1160\u3164\uFFA0\u2800\U0001D159\uFFFC"
-
-// checkUsernameScripts checks the scripts of the letters of nfkc, a
-// username in NFKC: one script or an allowed combination, and not one whose
-// letters all look like Latin letters or digits.
-func checkUsernameScripts(nfkc string) error {
-	var scripts []string
-	lookalike, letters := true, 0
-	for _, r := range nfkc {
-		script := scriptOf(r)
-		if script == "Common" || script == "Inherited" {
-			continue
-		}
-		if !slices.Contains(scripts, script) {
-			scripts = append(scripts, script)
-		}
-		if unicode.IsLetter(r) {
-			letters++
-			// The letter without its accents: Cyrillic ё looks like Latin ë.
-			base, _ := utf8.DecodeRuneInString(norm.NFD.String(string(r)))
-			lookalike = lookalike && strings.ContainsRune(latinConfusables, base)
-		}
+	ok, _, err := s.passwords.check(ctx, cred.Hash, current)
+	if err != nil {
+		attempt.aborted()
+		return err
 	}
-	if !scriptsMix(scripts) {
-		names := make([]string, len(scripts))
-		for i, s := range scripts {
-			names[i] = strings.ReplaceAll(s, "_", " ")
-		}
-		return fieldError("username", "username mixes letters of the %s scripts; use one script", strings.Join(names, ", "))
+	if !ok {
+		attempt.failed()
+		s.securityEvent(ctx, "password change refused: wrong current password", "login_failed", "user_id", id.User.ID)
+		e := Errorf(CodeInvalidGrant, "the current password is wrong")
+		e.Field = "currentPassword"
+		return e
 	}
-	if len(scripts) == 1 && scripts[0] != "Latin" && letters > 0 && lookalike {
-		return fieldError("username", "username is written in %s letters that all look like Latin letters or digits, so it could pass for a Latin name",
-			strings.ReplaceAll(scripts[0], "_", " "))
+	attempt.succeeded(attempt.pair)
+	if err := ValidatePassword("newPassword", next); err != nil {
+		return err
 	}
+	newHash, err := s.passwords.hash(ctx, next)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	if err := s.store.SetPasswordHash(ctx, id.User.ID, newHash, id.SessionID, s.now()); err != nil {
+		return err
+	}
+	s.auditEvent(ctx, "password changed; other sessions ended", "password_changed", "user_id", id.User.ID)
 	return nil
 }
 
-// scriptsMix reports whether a username may mix scripts: one script, or the
-// sets UTS #39 section 5.2 allows at its Highly Restrictive level.
-func scriptsMix(scripts []string) bool {
-	if len(scripts) <= 1 {
-		return true
+// SetPassword replaces the password of user userID and ends all of its
+// sessions; it is the administrator's reset, with no current password.
+func (s *Service) SetPassword(ctx context.Context, userID, password string) error {
+	if err := ValidatePassword("password", password); err != nil {
+		return err
 	}
-	for _, allowed := range [][]string{
-		{"Latin", "Han", "Hiragana", "Katakana"},
-		{"Latin", "Han", "Bopomofo"},
-		{"Latin", "Han", "Hangul"},
-	} {
-		if !slices.ContainsFunc(scripts, func(s string) bool { return !slices.Contains(allowed, s) }) {
-			return true
-		}
+	hash, err := s.passwords.hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
 	}
-	return false
-}
-
-// scriptOf returns the name of the Unicode script of r, as in
-// unicode.Scripts ("Common" for digits and punctuation shared by all).
-func scriptOf(r rune) string {
-	switch {
-	case r < utf8.RuneSelf:
-		if unicode.IsLetter(r) {
-			return "Latin"
-		}
-		return "Common"
-	case unicode.Is(unicode.Latin, r):
-		return "Latin"
-	case unicode.Is(unicode.Common, r):
-		return "Common"
-	case unicode.Is(unicode.Inherited, r):
-		return "Inherited"
+	if err := s.store.SetPasswordHash(ctx, userID, hash, "", s.now()); err != nil {
+		return err
 	}
-	for name, table := range unicode.Scripts {
-		if unicode.Is(table, r) {
-			return name
-		}
-	}
-	return "Unknown"
-}
-
-// checkUsernameMarks checks the combining marks of key, a case-folded and
-// composed username: none on a Latin, Greek or Cyrillic letter (after NFC
-// such a mark stands for no letter of those alphabets, as with the i + U+0307
-// of a folded "İ"), none on a character that is no letter, at most 4 in a row
-// and never the same twice in a row.
-func checkUsernameMarks(key string) error {
-	base := rune(-1)
-	var prev rune
-	run := 0
-	for _, r := range key {
-		if !unicode.Is(unicode.Mn, r) && !unicode.Is(unicode.Me, r) {
-			if !unicode.Is(unicode.Mc, r) {
-				base = r
-			}
-			run, prev = 0, 0
-			continue
-		}
-		if base < 0 || !unicode.IsLetter(base) {
-			return fieldError("username", "username must not put a combining mark (%U) on a character that is no letter", r)
-		}
-		if s := scriptOf(base); s == "Latin" || s == "Greek" || s == "Cyrillic" {
-			return fieldError("username", "username must not contain a combining mark (%U) on a %s letter, even after case folding; use the letter with the accent built in", r, s)
-		}
-		if run++; run > 4 || r == prev {
-			return fieldError("username", "username must not stack combining marks (%U)", r)
-		}
-		prev = r
-	}
+	s.auditEvent(ctx, "password set by an operator; sessions ended", "password_set", "user_id", userID)
 	return nil
 }
 
-// latinConfusables are the letters of scripts other than Latin and Common
-// whose prototype in Unicode's confusables.txt (UTS #39, version 14.0.0) is
-// one ASCII letter or digit, less those that NFKC changes. A name made only
-// of these (and Common characters) looks like a Latin name.
-const latinConfusables = "" +
-	"ЅІЈАВЕЗКМНОРСТУХЬабгеорсухѕіјѡѴѵҮүһҽӀӏӠԁԌԛԜԝꙄꙇ" + // Cyrillic
-	"ͿΑΒΕΖΗΙΚΜΝΟΡΤΥΧαγινορσυϜϳϺᴦ" + // Greek
-	"ϨⲅⲎⲒⲔⲘⲚⲞⲟⲢⲣⲤⲥⲦⲨⲬⳊⳌⳐⳒ" + // Coptic
-	"ՍՏՕագզհոռսցքօ" + // Armenian
-	"ᎠᎡᎢᎥᎩᎪᎫᎬᎳᎷᎻᎽᏀᏂᏃᏎᏏᏒᏔᏕᏙᏚᏞᏟᏢᏦᏧᏮᏳᏴꭵꮁꮃꮓꮩꮪꮯ" + // Cherokee
-	"ꓐꓑꓒꓓꓔꓖꓗꓙꓚꓜꓝꓟꓠꓡꓢꓣꓦꓧꓪꓫꓬꓮꓰꓲꓳꓴ" + // Lisu
-	"ᐯᑌᑭᑯᑲᒍᒪᒿᕁᕼᕽᖇᖯᖴᗅᗞᗪᗰᗷ" + // Canadian Aboriginal
-	"اهھہە" + "וטןס" + // Arabic, Hebrew
-	"ሀዐ" + "ყჿ" + "ഠ" + "ဝ" + "ߊ" + "ଠ" + "ꛟ" + // Ethiopic, Georgian, Malayalam, Myanmar, N'Ko, Oriya, Bamum
-	"ᚷᛁᛕᛖ" + "ⴸⴹⵏⵔⵕⵝ" + // Runic, Tifinagh
-	"𐐄𐐕𐐛𐐠𐐬𐐽𐑈" + "𐒴𐓂𐓎𐓒𐓪𐓶" + // Deseret, Osage
-	"𐊠𐊡𐊢𐊥𐊫𐊰𐊱𐊲𐊴𐋏" + "𐊂𐊆𐊇𐊊𐊐𐊒𐊕𐊖𐊗" + "𐌁𐌂𐌉𐌑𐌕𐌗𐌚" + "𐔓𐔖𐔘𐔜𐔝𐔥𐔦𐔧" + // Carian, Lycian, Old Italic, Elbasan
-	"𑜆𑜊𑜎𑜏" + "𑢠𑢢𑢣𑢤𑢦𑢩𑢬𑢮𑢯𑢲𑢵𑢸𑢻𑢼𑣀𑣁𑣂𑣃𑣄𑣆𑣈𑣊𑣌𑣕𑣖𑣗𑣘𑣜" + "𖼈𖼊𖼖𖼨𖼵𖼺𖼻𖽀𖽂𖽃" // Ahom, Warang Citi, Miao
+// MaxPageSize bounds the first argument of a user listing.
+const MaxPageSize = 100
 
-// latinLookalikes are the Latin letters that confusables.txt (14.0.0) gives
-// an ASCII letter or digit as prototype, that NFKC leaves alone and that no
-// living orthography needs: small capitals, IPA and phonetic letters,
-// medieval and Zhuang tone letters. The long s is here too: NFKC makes it
-// "s", but it looks like "f". Kept, because languages are written with them:
-// ı (Turkish), ɩ Ɩ ʋ ɣ ɑ ɯ (West African alphabets), Ʒ (Sami), ǀ (Khoekhoe).
-const latinLookalikes = "ſƄƍƦƧƼƽȜȢȣɡɪʏᴄᴏᴑᴜᴠᴡᴢᶃᶌẝỿꜱꝚꝪꝮꞘꞙꞟꞫꞲꞳꞴꬲꬵꬽꭇꭈꭎꭒꭚ"
-
-// ValidatePassword checks the password rules: at least 8 characters, at
-// most 72 bytes (bcrypt's limit), and not one of the most common passwords,
-// without regard to case. It returns a CodeInvalidRequest error on field.
-func ValidatePassword(field, password string) error {
-	if !utf8.ValidString(password) {
-		return fieldError(field, "password must be valid UTF-8")
-	}
-	if utf8.RuneCountInString(password) < MinPasswordLen {
-		return fieldError(field, "password must be at least %d characters", MinPasswordLen)
-	}
-	if len(password) > MaxPasswordBytes {
-		return fieldError(field, "password must be at most %d bytes (bcrypt's limit); it is %d", MaxPasswordBytes, len(password))
-	}
-	if _, common := commonPasswords()[strings.ToLower(password)]; common {
-		return fieldError(field, "password is one of the %d most common passwords; choose another", len(commonPasswords()))
-	}
-	return nil
+// UserPage is one page of a user listing.
+type UserPage struct {
+	Users       []*User
+	Cursors     []string
+	HasNextPage bool
 }
 
-//go:embed common-passwords.txt
-var commonPasswordsText string
-
-// commonPasswords is the set of lower-cased passwords in
-// common-passwords.txt, built on first use.
-var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	set := make(map[string]struct{}, 10000)
-	for line := range strings.Lines(commonPasswordsText) {
-		line = strings.TrimSuffix(line, "\n")
-		if line != "" && !strings.HasPrefix(line, "#") {
-			set[line] = struct{}{}
-		}
+// ListUsers returns up to first users after cursor, oldest first. first
+// outside 1..MaxPageSize and a foreign cursor are CodeInvalidRequest.
+func (s *Service) ListUsers(ctx context.Context, first int, cursor string) (*UserPage, error) {
+	if first < 1 || first > MaxPageSize {
+		return nil, fieldError("first", "first must be 1 to %d", MaxPageSize)
 	}
-	return set
-})
-
-// validateProfile checks the optional signup fields.
-func validateProfile(email, fullName string) error {
-	if email != "" {
-		addr, err := mail.ParseAddress(email)
-		if err != nil || addr.Address != email || len(email) > maxEmailLen {
-			return fieldError("email", "email must be a plain address such as name@example.com")
-		}
+	users, cursors, err := s.store.ListUsers(ctx, cursor, first+1)
+	if err != nil {
+		return nil, err
 	}
-	if fullName != "" {
-		if !utf8.ValidString(fullName) || utf8.RuneCountInString(fullName) > maxFullNameLen {
-			return fieldError("fullName", "fullName must be at most %d characters of UTF-8", maxFullNameLen)
-		}
-		if strings.IndexFunc(fullName, unicode.IsControl) >= 0 {
-			return fieldError("fullName", "fullName must not contain control characters")
-		}
+	page := &UserPage{Users: users, Cursors: cursors}
+	if len(users) > first {
+		page.Users, page.Cursors, page.HasNextPage = users[:first], cursors[:first], true
 	}
-	return nil
+	return page, nil
 }
 
-// validateScopes checks scopes granted to a user.
-func validateScopes(scopes []string) error {
-	for _, s := range scopes {
-		if !ValidScopeToken(s) {
-			return fieldError("scopes", "scope %q is not an RFC 6749 scope-token", s)
+// SetUserDisabled disables or enables user userID. Disabling ends every
+// session of the user at once. An unknown user is CodeInvalidRequest.
+func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled bool) (*User, error) {
+	u, err := s.store.SetUserDisabled(ctx, userID, disabled, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return nil, fieldError("id", "no user with that id")
+	}
+	if err == nil {
+		s.auditEvent(ctx, "user disabled or enabled", "user_disabled_changed",
+			"user_id", userID, "disabled", disabled, "by", actor(ctx))
+	}
+	return u, err
+}
+
+// SetUserScopes replaces the scopes granted to user userID, as an operator
+// with the database may: any scope. Tokens lose removed scopes at once.
+// Malformed scopes and an unknown user are CodeInvalidRequest.
+func (s *Service) SetUserScopes(ctx context.Context, userID string, scopes []string) (*User, error) {
+	return s.setUserScopes(ctx, userID, scopes, func([]string, []string) error { return nil })
+}
+
+// AdminSetUserScopes replaces the scopes granted to user userID as admin,
+// who needs ScopeUsersWrite, may add or remove only scopes that their own
+// token carries, and may not change their own scopes: else CodeForbidden
+// (with RequiredScopes listing what admin lacks). It returns SetUserScopes'
+// errors too.
+func (s *Service) AdminSetUserScopes(ctx context.Context, admin *Identity, userID string, scopes []string) (*User, error) {
+	if err := RequireScopes(admin, ScopeUsersWrite); err != nil {
+		return nil, err
+	}
+	if admin.User.ID == userID {
+		return nil, Errorf(CodeForbidden, "you may not change your own scopes")
+	}
+	return s.setUserScopes(ctx, userID, scopes, func(current, next []string) error {
+		changed := append(MissingScopes(current, next), MissingScopes(next, current)...)
+		if missing := MissingScopes(admin.Scopes, changed); missing != nil {
+			e := Errorf(CodeForbidden, "you may grant or remove only scopes that your token carries; it lacks %q", FormatScope(missing))
+			e.RequiredScopes = missing
+			return e
+		}
+		return nil
+	})
+}
+
+// setUserScopes replaces the scopes of user userID if allowed, called with
+// the current and the new scopes in the store's transaction, returns nil.
+func (s *Service) setUserScopes(ctx context.Context, userID string, scopes []string, allowed func(current, next []string) error) (*User, error) {
+	if err := validateScopes(scopes); err != nil {
+		return nil, err
+	}
+	var unique []string
+	for _, sc := range scopes {
+		if MissingScopes(unique, []string{sc}) != nil {
+			unique = append(unique, sc)
 		}
 	}
-	return nil
+	var before []string
+	u, err := s.store.UpdateUserScopes(ctx, userID, func(current []string) ([]string, error) {
+		before = current
+		return unique, allowed(current, unique)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, fieldError("id", "no user with that id")
+	}
+	if err == nil {
+		s.auditEvent(ctx, "user scopes changed", "user_scopes_changed", "user_id", userID,
+			"from", FormatScope(before), "to", FormatScope(u.Scopes), "by", actor(ctx))
+	}
+	return u, err
+}
+
+// UserByUsername returns the user named username, or ErrNotFound.
+func (s *Service) UserByUsername(ctx context.Context, username string) (*User, error) {
+	if usernameTooLong(username) {
+		return nil, ErrNotFound
+	}
+	u, _, err := s.store.UserByUsername(ctx, UsernameKey(username))
+	return u, err
 }

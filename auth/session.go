@@ -1,0 +1,164 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Session is one login: it opens with a password grant and lives while its
+// refresh tokens are used within the refresh token TTL. Access tokens name
+// their session (claim sid) and stop working the moment it ends.
+type Session struct {
+	ID         string
+	UserID     string
+	ClientID   string // empty for the first-party public client
+	UserAgent  string
+	Scopes     []string // the scopes the login was granted
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+}
+
+// Live reports whether the session may still be used at now.
+func (s *Session) Live(now time.Time) bool {
+	return s.RevokedAt == nil && now.Before(s.ExpiresAt)
+}
+
+// Authenticate verifies an access token and reads its user and session, so
+// that logout, revocation and disabling take effect at once. Every failure is
+// a CodeInvalidToken error whose message may be shown to the client.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Identity, error) {
+	if s.access == nil {
+		return nil, errNoKeys
+	}
+	claims, err := s.access.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	sess, user, err := s.store.SessionWithUser(ctx, claims.SessionID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, Errorf(CodeInvalidToken, "the session of the access token has ended")
+	case err != nil:
+		return nil, err
+	case sess.UserID != claims.Subject:
+		return nil, Errorf(CodeInvalidToken, "the access token does not match its session")
+	case !sess.Live(s.now()):
+		return nil, Errorf(CodeInvalidToken, "the session of the access token has ended")
+	case user.Disabled:
+		return nil, Errorf(CodeInvalidToken, "the user of the access token is disabled")
+	}
+	return &Identity{
+		User:      user,
+		SessionID: sess.ID,
+		Scopes:    intersectScopes(strings.Fields(claims.Scope), user.Scopes),
+		ClientID:  claims.ClientID,
+		TokenID:   claims.ID,
+	}, nil
+}
+
+// Logout ends the session of id, or with all every session of its user.
+// Access tokens of ended sessions stop working at once.
+func (s *Service) Logout(ctx context.Context, id *Identity, all bool) error {
+	if all {
+		return s.store.RevokeSessions(ctx, id.User.ID, s.now())
+	}
+	err := s.store.RevokeSession(ctx, id.User.ID, id.SessionID, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return nil // ended meanwhile: logout is idempotent
+	}
+	return err
+}
+
+// Sessions returns the live sessions of user userID. Callers other than the
+// user need the users:read scope (CodeForbidden).
+func (s *Service) Sessions(ctx context.Context, id *Identity, userID string) ([]*Session, error) {
+	if id == nil {
+		return nil, Errorf(CodeUnauthenticated, "sign in to see sessions")
+	}
+	if id.User.ID != userID {
+		if err := RequireScopes(id, ScopeUsersRead); err != nil {
+			return nil, err
+		}
+	}
+	return s.store.Sessions(ctx, userID, s.now())
+}
+
+// RevokeSession ends one of id's user's own sessions. Another user's session
+// and an unknown one are the same CodeInvalidRequest error.
+func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID string) error {
+	err := s.store.RevokeSession(ctx, id.User.ID, sessionID, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return fieldError("id", "you have no live session with that id")
+	}
+	return err
+}
+
+// Revoke ends the session of a refresh token or an access token (RFC 7009
+// section 2.1), so that every token of the session stops working at once.
+// hint ("access_token" or "refresh_token") only orders the search. A token
+// that is unknown, invalid or already revoked is not an error (section 2.2);
+// a token issued to another client is CodeUnauthorizedClient.
+func (s *Service) Revoke(ctx context.Context, client *Client, token, hint string) error {
+	lookups := []func(context.Context, string) (*Session, error){s.refreshTokenSession, s.accessTokenSession}
+	if hint == "access_token" {
+		slices.Reverse(lookups)
+	}
+	for _, lookup := range lookups {
+		sess, err := lookup(ctx, token)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			continue
+		}
+		if sess.ClientID != clientID(client) {
+			return Errorf(CodeUnauthorizedClient, "the token was issued to another client")
+		}
+		err = s.store.RevokeSession(ctx, sess.UserID, sess.ID, s.now())
+		if errors.Is(err, ErrNotFound) {
+			return nil // ended already
+		}
+		return err
+	}
+	return nil
+}
+
+// refreshTokenSession returns the session of refresh token tok, or nil.
+func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session, error) {
+	if s.refresh == nil {
+		return nil, errNoKeys
+	}
+	if !s.refresh.wellFormed(tok) {
+		return nil, nil
+	}
+	rec, err := s.store.RefreshToken(ctx, HashToken(tok))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec.Session, nil
+}
+
+// accessTokenSession returns the session of access token tok, or nil when
+// tok is not a valid access token.
+func (s *Service) accessTokenSession(ctx context.Context, tok string) (*Session, error) {
+	if s.access == nil {
+		return nil, errNoKeys
+	}
+	claims, err := s.access.verify(tok)
+	if err != nil {
+		return nil, nil
+	}
+	sess, _, err := s.store.SessionWithUser(ctx, claims.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
