@@ -27,15 +27,26 @@ type Options struct {
 
 // NewHandler returns the GraphQL-over-HTTP handler for /query: POST with
 // JSON, and GET for queries only. It expects the bearer middleware in front.
-// Parsed queries are cached within a fixed memory budget (queryCache).
+// Parsed queries are cached within a fixed memory budget (queryCache);
+// a query not in cache is refused before validation when it holds more
+// selections than the limits let run (documentLimits).
 func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler {
+	return overHTTP(newServer(svc, logger, o))
+}
+
+// newServer is NewHandler's executor, before overHTTP adapts it.
+func newServer(svc *auth.Service, logger *slog.Logger, o Options) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  &Resolver{Service: svc, Logger: logger},
 		Directives: generated.DirectiveRoot{Auth: authDirective},
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(newQueryCache(maxCachedQueryBytes, queryCacheBudget))
+	cache := newQueryCache(maxCachedQueryBytes, queryCacheBudget)
+	srv.SetQueryCache(cache)
+	limits := newDocumentLimits(o.MaxComplexity, cache)
+	srv.SetParserTokenLimit(limits.maxTokens)
+	srv.Use(limits)
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -44,5 +55,5 @@ func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler 
 	srv.AroundFields(internalErrors)
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic)
-	return overHTTP(srv)
+	return srv
 }

@@ -9,6 +9,21 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
+// The limits refuse a request before it executes: a request error, which
+// the GraphQL-over-HTTP specification answers with 4xx and no data under
+// application/graphql-response+json (section 6.4.2), like a validation
+// error. gqlgen answers codes of KindProtocol so (422, which overHTTP makes
+// 200 under application/json); unregistered codes it answers with 200 and
+// "data": null.
+func init() {
+	for _, code := range []string{
+		"INTROSPECTION_DISABLED", "DEPTH_LIMIT_EXCEEDED", "ALIAS_LIMIT_EXCEEDED",
+		complexityLimitExceeded, selectionLimitExceeded,
+	} {
+		errcode.RegisterErrorType(code, errcode.KindProtocol)
+	}
+}
+
 // queryLimits refuses, before anything executes, operations nested deeper
 // than maxDepth, with more than maxAliases aliased fields, or, when
 // introspection is off, asking for __schema or __type. Introspection counts

@@ -78,6 +78,18 @@ func (c *queryCache) Get(_ context.Context, query string) (*ast.QueryDocument, b
 	return q.doc, ok
 }
 
+// contains reports whether query is cached, without marking it used: its
+// document passed validation, and documentLimits before it. Longer queries
+// than any kept are not looked up, which would hash all their text.
+func (c *queryCache) contains(query string) bool {
+	if len(query) > c.maxQuery {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Contains(query)
+}
+
 // Add caches doc, the parsed and validated query, unless the query is too
 // long or its document would outweigh the whole budget, evicting the least
 // recently used documents until the rest fit in the budget.
