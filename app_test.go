@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -69,7 +68,7 @@ func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 	if _, bench := t.(*testing.B); bench {
 		logTo = io.Discard // a benchmark's log would grow without end
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(logTo, nil)))
+	a, err := newApp(context.Background(), cfg, newLogger("text", logTo))
 	if err != nil {
 		t.Fatal(err)
 	}

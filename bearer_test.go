@@ -1,6 +1,7 @@
 package main
 
 import (
+	"authql/auth"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -77,7 +78,7 @@ func TestBearer(t *testing.T) {
 	}
 	carol := ta.addUser("carol", alicePassword)
 	disabled := ta.login("carol", alicePassword).AccessToken
-	if _, err := ta.app.service.SetUserDisabled(context.Background(), carol.ID, true); err != nil {
+	if _, err := ta.app.service.SetUserDisabled(context.Background(), auth.Operator, carol.ID, true); err != nil {
 		t.Fatal(err)
 	}
 

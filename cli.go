@@ -129,7 +129,7 @@ var commands = []command{
 				if err != nil {
 					return err
 				}
-				if u, err = svc.SetUserScopes(ctx, u.ID, splitList(*scopes)); err != nil {
+				if u, err = svc.SetUserScopes(ctx, auth.Operator, u.ID, splitList(*scopes)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cio.stdout, "scopes of %s: %q\n", u.Username, auth.FormatScope(u.Scopes))
@@ -147,7 +147,7 @@ var commands = []command{
 				fmt.Fprintln(tw, "ID\tUSERNAME\tDISABLED\tSCOPES\tCREATED")
 				cursor := ""
 				for {
-					page, err := svc.ListUsers(ctx, auth.MaxPageSize, cursor)
+					page, err := svc.ListUsers(ctx, auth.Operator, auth.MaxPageSize, cursor)
 					if err != nil {
 						return err
 					}
@@ -291,7 +291,6 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
-	defer svc.Close()
 	if err := run(ctx, svc, cliIO{stdin: stdin, stdout: stdout, stderr: stderr}); err != nil {
 		if ae, ok := errors.AsType[*auth.Error](err); ok && ae.Code != auth.CodeInternal {
 			return fmt.Errorf("%s: %s", cmd.name, ae.Message)
@@ -359,7 +358,7 @@ func setDisabled(fs *flag.FlagSet, disabled bool) action {
 		if err != nil {
 			return err
 		}
-		if u, err = svc.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+		if u, err = svc.SetUserDisabled(ctx, auth.Operator, u.ID, disabled); err != nil {
 			return err
 		}
 		state := "enabled"

@@ -14,7 +14,7 @@ import (
 	"authql/db"
 )
 
-// config is every setting of SPEC.md's configuration table.
+// config is every setting of the README's configuration tables.
 type config struct {
 	addr        string
 	dbPath      string
@@ -135,7 +135,7 @@ func (c *config) settings() []setting {
 			fs.IntVar(&c.bcryptConcurrency, "bcrypt-concurrency", runtime.NumCPU(), "bcrypt operations allowed at once (default: the number of CPUs)")
 		}},
 		{"BCRYPT_WAIT", "bcrypt-wait", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.bcryptWait, "bcrypt-wait", auth.DefaultBcryptWait, "how long a login waits for a bcrypt slot before 503")
+			fs.DurationVar(&c.bcryptWait, "bcrypt-wait", time.Second, "how long a login waits for a bcrypt slot before 503")
 		}},
 		{"MAX_QUERY_BYTES", "max-query-bytes", func(fs *flag.FlagSet) {
 			fs.Int64Var(&c.maxQueryBytes, "max-query-bytes", 128<<10, "largest /query request body")
@@ -328,8 +328,6 @@ func (c *config) serviceConfig(secret, refreshSecret []byte) auth.Config {
 		RefreshTokenTTL:   c.refreshTTL,
 		RefreshReuseGrace: c.reuseGrace,
 		BcryptCost:        c.bcryptCost,
-		BcryptConcurrency: c.bcryptConcurrency,
-		BcryptWait:        c.bcryptWait,
 		LoginUserLimit:    c.loginUserLimit,
 		LoginPairLimit:    c.loginPairLimit,
 		LoginAddrLimit:    c.loginAddrLimit,

@@ -462,7 +462,7 @@ func TestSecurityEventsAreLogged(t *testing.T) {
 
 	logs := ta.logs.String()
 	for _, want := range []string{
-		"event=login_failed request_id=", "event=login_throttled", "event=client_auth_failed",
+		"event=login_failed", "event=login_throttled", "event=client_auth_failed",
 		"event=refresh_token_reused", "event=user_scopes_changed", "event=user_disabled_changed",
 	} {
 		line := ""

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/auth/bcryptpool"
 	"authql/db"
 	"authql/graph"
 	"authql/httpapi"
@@ -138,29 +139,33 @@ func baseURL(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// newLogger returns the structured logger, text or JSON.
+// newLogger returns the structured logger, text or JSON, whose lines name
+// the request they were logged for.
 func newLogger(format string, w io.Writer) *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(w, nil)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+		h = slog.NewJSONHandler(w, nil)
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(httpapi.LogHandler(h))
 }
 
 // app is authql assembled from a configuration: what serve runs and what the
 // tests drive over httptest.
 type app struct {
 	db      *db.DB
+	bcrypt  *bcryptpool.Pool
 	service *auth.Service
 	handler http.Handler
 }
 
 func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
-	store, svc, err := openService(ctx, cfg, logger)
+	store, pool, svc, err := openService(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	origins, err := cfg.origins()
 	if err != nil {
+		pool.Close()
 		store.Close()
 		return nil, err
 	}
@@ -171,7 +176,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 			MaxDepth:      cfg.maxQueryDepth,
 			MaxComplexity: cfg.maxComplexity,
 			MaxAliases:    cfg.maxAliases,
+			Origin:        httpapi.RequestOrigin,
+			RequestID:     httpapi.RequestID,
 		}),
+		RefuseBearer:   graph.WriteAuthError,
 		Ping:           store.Ping,
 		CORSOrigins:    origins,
 		PublicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
@@ -181,26 +189,35 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		Logger:         logger,
 	})
 	if err != nil {
+		pool.Close()
 		store.Close()
 		return nil, err
 	}
-	return &app{db: store, service: svc, handler: handler}, nil
+	return &app{db: store, bcrypt: pool, service: svc, handler: handler}, nil
 }
 
+// Close stops the bcrypt workers and closes the database, once the HTTP
+// server has stopped.
 func (a *app) Close() error {
-	a.service.Close()
+	a.bcrypt.Close()
 	return a.db.Close()
 }
 
 // openService opens the database and builds the server's service over it:
 // with the configured JWT secret or the one stored in the database, the
 // stored refresh token secret (made on first start), and password checks
-// that cost as much as the most expensive stored hash. It records the
-// configured bcrypt cost, which the CLI then hashes at.
-func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *auth.Service, error) {
+// that cost as much as the most expensive stored hash, run on the returned
+// bcrypt pool, which the caller closes after the service's last use. It
+// records the configured bcrypt cost, which the CLI then hashes at.
+func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *bcryptpool.Pool, *auth.Service, error) {
 	store, err := db.Open(ctx, cfg.dbPath, cfg.dbOpts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+		return nil, nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+	}
+	pool, err := bcryptpool.New(cfg.bcryptConcurrency, cfg.bcryptWait)
+	if err != nil {
+		store.Close()
+		return nil, nil, nil, err
 	}
 	svc, err := func() (*auth.Service, error) {
 		secret := []byte(cfg.jwtSecret)
@@ -218,21 +235,22 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		}
 		sc := cfg.serviceConfig(secret, refreshSecret)
 		sc.Logger = logger
+		sc.BcryptPool = pool
 		svc, err := auth.NewService(store, sc)
 		if err != nil {
 			return nil, err
 		}
 		if err := svc.LoadPasswordCosts(ctx); err != nil {
-			svc.Close()
 			return nil, err
 		}
 		return svc, nil
 	}()
 	if err != nil {
+		pool.Close()
 		store.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return store, svc, nil
+	return store, pool, svc, nil
 }
 
 // bcryptCostSetting is the database setting in which the server records its

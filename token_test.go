@@ -84,7 +84,7 @@ func wantMe(tb testing.TB, ta *testApp, accessToken, username string) {
 	}
 }
 
-// TestTokenErrors sends every kind of bad request SPEC.md lists to /token
+// TestTokenErrors sends every kind of bad request the README lists to /token
 // and checks the status, the error code and the headers.
 func TestTokenErrors(t *testing.T) {
 	ta := newTestApp(t)

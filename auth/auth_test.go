@@ -53,7 +53,6 @@ func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(svc.Close)
 	return svc, store, c
 }
 
@@ -90,7 +89,7 @@ func TestLoginAnswersUnknownUserWrongPasswordAndDisabledAlike(t *testing.T) {
 	ctx := context.Background()
 	mustCreateUser(t, svc, "alice", "correct horse")
 	bob := mustCreateUser(t, svc, "bob", "battery staple")
-	if _, err := svc.SetUserDisabled(ctx, bob.ID, true); err != nil {
+	if _, err := svc.SetUserDisabled(ctx, auth.Operator, bob.ID, true); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,7 +160,6 @@ func TestLoginUpgradesWeakerHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stronger.Close()
 	mustLogin(t, stronger, "alice", "correct horse")
 	_, cred, err := store.UserByID(ctx, u.ID)
 	if err != nil {
@@ -190,7 +188,7 @@ func TestRefreshRotates(t *testing.T) {
 	if second.Session.ID != first.Session.ID {
 		t.Errorf("session = %s; want %s", second.Session.ID, first.Session.ID)
 	}
-	if _, err := svc.Authenticate(ctx, second.AccessToken); err != nil {
+	if _, err := svc.Authenticate(ctx, second.AccessToken, auth.Origin{}); err != nil {
 		t.Errorf("new access token: %v", err)
 	}
 	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: second.RefreshToken, Scope: "users:write"}); err == nil {
@@ -242,9 +240,9 @@ func TestRefreshReplayAfterGraceRevokesSession(t *testing.T) {
 
 	_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: child.RefreshToken})
 	wantCode(t, err, auth.CodeInvalidGrant)
-	_, err = svc.Authenticate(ctx, child.AccessToken)
+	_, err = svc.Authenticate(ctx, child.AccessToken, auth.Origin{})
 	wantCode(t, err, auth.CodeInvalidToken)
-	if _, err := svc.Authenticate(ctx, other.AccessToken); err != nil {
+	if _, err := svc.Authenticate(ctx, other.AccessToken, auth.Origin{}); err != nil {
 		t.Errorf("another session of the user was revoked too: %v", err)
 	}
 }
@@ -307,23 +305,23 @@ func TestLogout(t *testing.T) {
 	b := mustLogin(t, svc, "alice", "correct horse")
 	c := mustLogin(t, svc, "alice", "correct horse")
 
-	id, err := svc.Authenticate(ctx, a.AccessToken)
+	id, err := svc.Authenticate(ctx, a.AccessToken, auth.Origin{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Logout(ctx, id, false); err != nil {
 		t.Fatal(err)
 	}
-	_, err = svc.Authenticate(ctx, a.AccessToken)
+	_, err = svc.Authenticate(ctx, a.AccessToken, auth.Origin{})
 	wantCode(t, err, auth.CodeInvalidToken)
-	if id, err = svc.Authenticate(ctx, b.AccessToken); err != nil {
+	if id, err = svc.Authenticate(ctx, b.AccessToken, auth.Origin{}); err != nil {
 		t.Fatalf("other session: %v", err)
 	}
 	if err := svc.Logout(ctx, id, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []*auth.Grant{b, c} {
-		_, err = svc.Authenticate(ctx, g.AccessToken)
+		_, err = svc.Authenticate(ctx, g.AccessToken, auth.Origin{})
 		wantCode(t, err, auth.CodeInvalidToken)
 		_, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
 		wantCode(t, err, auth.CodeInvalidGrant)
@@ -332,7 +330,7 @@ func TestLogout(t *testing.T) {
 
 func TestSignupClosed(t *testing.T) {
 	svc, _, _ := mustService(t, func(c *auth.Config) { c.SignupClosed = true })
-	_, err := svc.Signup(context.Background(), auth.NewUser{Username: "alice", Password: "correct horse"}, "", "")
+	_, err := svc.Signup(context.Background(), auth.NewUser{Username: "alice", Password: "correct horse"}, "", auth.Origin{})
 	wantCode(t, err, auth.CodeForbidden)
 }
 
@@ -342,5 +340,46 @@ func TestNewServiceRefusesShortSecret(t *testing.T) {
 	cfg.Secret = []byte("too short")
 	if _, err := auth.NewService(mustOpenDB(t), cfg); err == nil {
 		t.Error("NewService accepted a 9-byte secret")
+	}
+}
+
+// TestIdentityIsCheckedByTheService: every method that acts for an
+// identity refuses a missing one itself, without relying on the schema's
+// @auth; the Operator (the CLI) administers but has no session or password.
+func TestIdentityIsCheckedByTheService(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	alice := mustCreateUser(t, svc, "alice", "correct horse")
+	calls := map[string]func(id *auth.Identity) error{
+		"Logout":         func(id *auth.Identity) error { return svc.Logout(ctx, id, false) },
+		"ChangePassword": func(id *auth.Identity) error { return svc.ChangePassword(ctx, id, "correct horse", "battery staple") },
+		"RevokeSession":  func(id *auth.Identity) error { return svc.RevokeSession(ctx, id, "x") },
+		"Sessions": func(id *auth.Identity) error {
+			_, err := svc.Sessions(ctx, id, alice.ID)
+			return err
+		},
+		"ListUsers": func(id *auth.Identity) error {
+			_, err := svc.ListUsers(ctx, id, 10, "")
+			return err
+		},
+		"SetUserDisabled": func(id *auth.Identity) error {
+			_, err := svc.SetUserDisabled(ctx, id, alice.ID, false)
+			return err
+		},
+		"SetUserScopes": func(id *auth.Identity) error {
+			_, err := svc.SetUserScopes(ctx, id, alice.ID, []string{"any:scope"})
+			return err
+		},
+	}
+	operatorMay := map[string]bool{"Sessions": true, "ListUsers": true, "SetUserDisabled": true, "SetUserScopes": true}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			wantCode(t, call(nil), auth.CodeUnauthenticated)
+			if err := call(auth.Operator); operatorMay[name] && err != nil {
+				t.Errorf("as the operator: %v", err)
+			} else if !operatorMay[name] {
+				wantCode(t, err, auth.CodeUnauthenticated)
+			}
+		})
 	}
 }

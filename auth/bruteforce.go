@@ -71,23 +71,23 @@ func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*lo
 		}
 	}
 	if wait > 0 {
-		s.securityEvent(ctx, "login throttled", "login_throttled", "retry_after", wait.Round(time.Second))
+		s.securityEvent(ctx, addr, "login throttled", "login_throttled", "retry_after", wait.Round(time.Second))
 		return nil, errThrottled("failed logins", wait)
 	}
 	return a, nil
 }
 
-// startClientAuth begins a client authentication for client id, counted
-// per client id and per client address, or returns a CodeRateLimited
-// error.
-func (s *Service) startClientAuth(ctx context.Context, id string) (*attempt, error) {
+// startClientAuth begins a client authentication for client id from the
+// client address addr, counted per client id and per address, or returns a
+// CodeRateLimited error.
+func (s *Service) startClientAuth(ctx context.Context, id, addr string) (*attempt, error) {
 	a := &attempt{at: s.now()}
-	wait := a.take(s.guards.addr, keyOf(ClientAddr(ctx)))
+	wait := a.take(s.guards.addr, keyOf(addr))
 	if wait == 0 {
 		wait = a.take(s.guards.client, keyOf(id))
 	}
 	if wait > 0 {
-		s.securityEvent(ctx, "client authentication throttled", "client_auth_throttled",
+		s.securityEvent(ctx, addr, "client authentication throttled", "client_auth_throttled",
 			"client_id", id, "retry_after", wait.Round(time.Second))
 		return nil, errThrottled("failed client authentications", wait)
 	}
@@ -96,23 +96,22 @@ func (s *Service) startClientAuth(ctx context.Context, id string) (*attempt, err
 
 // securityEvent logs, at WARN, an event that may be an attack: a failed
 // login or client authentication, throttling, a reused refresh token.
-// event names it for filtering, and the request id and client address of
-// ctx come with it. Callers pass no password, token, secret or hash, and no
-// username as typed (a user may type a password into the username field).
-func (s *Service) securityEvent(ctx context.Context, msg, event string, attrs ...any) {
-	s.logEvent(ctx, slog.LevelWarn, msg, event, attrs)
+// event names it for filtering, and addr is the client address. Callers
+// pass no password, token, secret or hash, and no username as typed (a user
+// may type a password into the username field). The logger's handler adds
+// what ctx knows of the request (its id).
+func (s *Service) securityEvent(ctx context.Context, addr, msg, event string, attrs ...any) {
+	s.logEvent(ctx, slog.LevelWarn, addr, msg, event, attrs)
 }
 
-// auditEvent logs, at INFO, a change to users, clients or credentials, as
-// securityEvent does.
-func (s *Service) auditEvent(ctx context.Context, msg, event string, attrs ...any) {
-	s.logEvent(ctx, slog.LevelInfo, msg, event, attrs)
+// auditEvent logs, at INFO, a change to users, clients or credentials made
+// by, as securityEvent does.
+func (s *Service) auditEvent(ctx context.Context, by *Identity, msg, event string, attrs ...any) {
+	s.logEvent(ctx, slog.LevelInfo, by.Origin.ClientAddr, msg, event, append(attrs, "by", by.actor()))
 }
 
-func (s *Service) logEvent(ctx context.Context, level slog.Level, msg, event string, attrs []any) {
-	s.log.Log(ctx, level, msg, append([]any{
-		"event", event, "request_id", RequestID(ctx), "client", ClientAddr(ctx),
-	}, attrs...)...)
+func (s *Service) logEvent(ctx context.Context, level slog.Level, addr, msg, event string, attrs []any) {
+	s.log.Log(ctx, level, msg, append([]any{"event", event, "client", addr}, attrs...)...)
 }
 
 // userAttr names u in a security event, when u is a user.
@@ -121,13 +120,4 @@ func userAttr(u *User) []any {
 		return nil
 	}
 	return []any{"user_id", u.ID}
-}
-
-// actor names who made an administrative change: the signed-in user of
-// ctx, or the operator at the CLI.
-func actor(ctx context.Context) string {
-	if id := IdentityFrom(ctx); id != nil {
-		return "user:" + id.User.ID
-	}
-	return "operator"
 }

@@ -117,7 +117,7 @@ func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
-	s.auditEvent(ctx, "client registered", "client_registered", "client_id", c.ID, "by", actor(ctx))
+	s.auditEvent(ctx, Operator, "client registered", "client_registered", "client_id", c.ID)
 	return c, nil
 }
 
@@ -131,12 +131,12 @@ func (s *Service) RegisterClient(ctx context.Context, nc NewClient) (*Client, er
 // the client exists. Failed authentications are counted per client id and
 // per client address; past ClientAuthLimit or LoginAddrLimit every
 // authentication that checks a secret is CodeRateLimited.
-func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*Client, error) {
+func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, origin Origin) (*Client, error) {
 	if id == "" && secret == "" {
 		return nil, nil
 	}
 	if !validClientID(id) {
-		s.securityEvent(ctx, "client authentication failed", "client_auth_failed", "reason", "malformed client_id")
+		s.securityEvent(ctx, origin.ClientAddr, "client authentication failed", "client_auth_failed", "reason", "malformed client_id")
 		return nil, Errorf(CodeInvalidClient, "client_id must be 1 to %d printable ASCII characters", maxClientIDLen)
 	}
 	c, hash, err := s.store.ClientByID(ctx, id)
@@ -149,7 +149,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*C
 	if secret == "" && !c.Confidential {
 		return c, nil
 	}
-	attempt, err := s.startClientAuth(ctx, id)
+	attempt, err := s.startClientAuth(ctx, id, origin.ClientAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*C
 	}
 	if !ok || secret == "" {
 		attempt.failed()
-		s.securityEvent(ctx, "client authentication failed", "client_auth_failed", "client_id", id)
+		s.securityEvent(ctx, origin.ClientAddr, "client authentication failed", "client_auth_failed", "client_id", id)
 		return nil, Errorf(CodeInvalidClient, "client authentication failed")
 	}
 	attempt.succeeded()
@@ -180,7 +180,7 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 		return fieldError("id", "no client %q", id)
 	}
 	if err == nil {
-		s.auditEvent(ctx, "client removed; its sessions ended", "client_removed", "client_id", id, "by", actor(ctx))
+		s.auditEvent(ctx, Operator, "client removed; its sessions ended", "client_removed", "client_id", id)
 	}
 	return err
 }

@@ -3,7 +3,7 @@ package auth
 import "context"
 
 // Identity is who a request acts for: the user of a verified access token,
-// read from the Store for this request.
+// read from the Store for this request, or the Operator.
 type Identity struct {
 	User      *User
 	SessionID string
@@ -12,47 +12,68 @@ type Identity struct {
 	Scopes   []string
 	ClientID string
 	TokenID  string
+	// Origin is where the request that presented the token came from.
+	Origin Origin
+
+	operator bool
 }
 
-type contextKey int
+// Operator is the identity of whoever holds the database itself: the CLI.
+// It passes every scope check and has no user; no token can carry it.
+var Operator = &Identity{operator: true}
 
-const (
-	identityKey contextKey = iota
-	requestIDKey
-	clientAddrKey
-)
+// isUser reports whether id is the user userID (the Operator is no user).
+func (id *Identity) isUser(userID string) bool {
+	return !id.operator && id.User.ID == userID
+}
+
+// actor names id in the log of an administrative change.
+func (id *Identity) actor() string {
+	if id.operator {
+		return "operator"
+	}
+	return "user:" + id.User.ID
+}
+
+// requireIdentity refuses a request without an identity. Every Service
+// method that acts for an identity starts with it, with requireUser or with
+// RequireScopes: the schema's @auth declares the same, but the Service does
+// not rely on it.
+func requireIdentity(id *Identity) error {
+	if id == nil {
+		return Errorf(CodeUnauthenticated, "this operation needs a signed-in user")
+	}
+	return nil
+}
+
+// requireUser refuses a request without a signed-in user: no identity, or
+// the Operator, who has no session or password of its own.
+func requireUser(id *Identity) error {
+	if id == nil || id.operator {
+		return Errorf(CodeUnauthenticated, "this operation needs a signed-in user")
+	}
+	return nil
+}
+
+type contextKey struct{}
 
 // WithIdentity returns ctx carrying id.
 func WithIdentity(ctx context.Context, id *Identity) context.Context {
-	return context.WithValue(ctx, identityKey, id)
+	return context.WithValue(ctx, contextKey{}, id)
 }
 
 // IdentityFrom returns the identity in ctx, or nil for an anonymous request.
 func IdentityFrom(ctx context.Context) *Identity {
-	id, _ := ctx.Value(identityKey).(*Identity)
+	id, _ := ctx.Value(contextKey{}).(*Identity)
 	return id
 }
 
-// WithRequestID returns ctx carrying the request id that logs and internal
-// errors name.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
-// RequestID returns the request id in ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-// WithClientAddr returns ctx carrying the address of the client that sent
-// the request, which login throttling counts failures against.
-func WithClientAddr(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientAddrKey, addr)
-}
-
-// ClientAddr returns the client address in ctx, or "".
-func ClientAddr(ctx context.Context) string {
-	addr, _ := ctx.Value(clientAddrKey).(string)
-	return addr
+// Origin is where a request came from, as the edge that received it saw
+// it.
+type Origin struct {
+	// ClientAddr is the client address that throttling counts against and
+	// security events name: an IP address, IPv6 as its /64.
+	ClientAddr string
+	// UserAgent is recorded on the sessions the request opens.
+	UserAgent string
 }

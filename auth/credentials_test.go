@@ -39,7 +39,7 @@ func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
 		loginAfter string
 	}{
 		{"changePassword", func(t *testing.T, svc *auth.Service, u *auth.User, g *auth.Grant) {
-			id, err := svc.Authenticate(context.Background(), g.AccessToken)
+			id, err := svc.Authenticate(context.Background(), g.AccessToken, auth.Origin{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
 			}
 		}, newPassword},
 		{"user disable", func(t *testing.T, svc *auth.Service, u *auth.User, _ *auth.Grant) {
-			if _, err := svc.SetUserDisabled(context.Background(), u.ID, true); err != nil {
+			if _, err := svc.SetUserDisabled(context.Background(), auth.Operator, u.ID, true); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
@@ -72,7 +72,6 @@ func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer racing.Close()
 			done := make(chan error)
 			go func() {
 				_, err := racing.Login(context.Background(), auth.PasswordGrant{Username: "alice", Password: oldPassword})

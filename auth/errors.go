@@ -12,8 +12,8 @@ import (
 // the OAuth2 wire codes where one exists.
 type Code string
 
-// The codes. SPEC.md's "Error codes" table is the source of truth for how
-// each one reaches a client.
+// The codes. The README's "Error codes" table says how each one reaches a
+// client.
 const (
 	// CodeInvalidRequest: a parameter is missing, repeated or malformed, or
 	// signup and password rules are broken (RFC 6749 section 5.2).
@@ -84,30 +84,32 @@ func fieldError(field, format string, args ...any) *Error {
 	return e
 }
 
-// ErrorCode returns the Code of err, or CodeInternal for an error that is not
-// an *Error.
-func ErrorCode(err error) Code {
+// AsError returns what a client may be told of err: err itself when it is
+// an *Error, CodeUnavailable with RetryAfter when a Store was too busy
+// (ErrBusy), and false for anything else, a fault that the edges report as
+// CodeInternal. The edges call it on every error they answer.
+func AsError(err error) (*Error, bool) {
 	if e, ok := errors.AsType[*Error](err); ok {
+		return e, true
+	}
+	if errors.Is(err, ErrBusy) {
+		return &Error{
+			Code:       CodeUnavailable,
+			Message:    "the server is busy; retry shortly",
+			RetryAfter: time.Second,
+			Err:        err,
+		}, true
+	}
+	return nil, false
+}
+
+// ErrorCode returns the Code of err as AsError sees it, or CodeInternal.
+func ErrorCode(err error) Code {
+	if e, ok := AsError(err); ok {
 		return e.Code
 	}
 	return CodeInternal
 }
-
-// Sentinel errors that a Store returns; the Service translates them.
-var (
-	// ErrNotFound: no row matches.
-	ErrNotFound = errors.New("not found")
-	// ErrUsernameTaken: a user with that username (without regard to case)
-	// exists.
-	ErrUsernameTaken = errors.New("username taken")
-	// ErrBusy: the database stayed locked for longer than the busy timeout.
-	// The edges answer 503 with Retry-After.
-	ErrBusy = &Error{
-		Code:       CodeUnavailable,
-		Message:    "the server is busy; retry shortly",
-		RetryAfter: time.Second,
-	}
-)
 
 // errBadCredentials is the one answer to a wrong username, a wrong password
 // and a disabled user, so that none of them reveals whether an account exists.

@@ -27,8 +27,8 @@ type PasswordGrant struct {
 	// granted to the user.
 	Scope string
 	// Client is the client from AuthenticateClient; nil for first-party.
-	Client    *Client
-	UserAgent string
+	Client *Client
+	Origin Origin
 }
 
 // Login checks a username and password and opens a session (RFC 6749
@@ -52,10 +52,10 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 		return nil, err
 	}
 	if usernameTooLong(req.Username) {
-		s.securityEvent(ctx, "login failed", "login_failed", "reason", "username too long")
+		s.securityEvent(ctx, req.Origin.ClientAddr, "login failed", "login_failed", "reason", "username too long")
 		return nil, errBadCredentials()
 	}
-	key, addr := UsernameKey(req.Username), ClientAddr(ctx)
+	key, addr := UsernameKey(req.Username), req.Origin.ClientAddr
 	attempt, err := s.startLogin(ctx, key, addr)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	// never tells whether a disabled account exists.
 	if !ok || user.Disabled {
 		attempt.failed()
-		s.securityEvent(ctx, "login failed", "login_failed", userAttr(user)...)
+		s.securityEvent(ctx, addr, "login failed", "login_failed", userAttr(user)...)
 		return nil, errBadCredentials()
 	}
 	attempt.succeeded(attempt.pair)
@@ -88,7 +88,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) 
 	if rehash {
 		s.upgradeHash(ctx, user, cred.Version, req.Password)
 	}
-	return s.openSession(ctx, user, cred.Version, scopes, clientID(req.Client), req.UserAgent)
+	return s.openSession(ctx, user, cred.Version, scopes, clientID(req.Client), req.Origin)
 }
 
 // upgradeHash re-hashes a password whose hash has another cost than the
@@ -105,9 +105,9 @@ func (s *Service) upgradeHash(ctx context.Context, u *User, version int64, passw
 }
 
 // openSession starts a session for u, whose credentials were checked at
-// version, and issues its first tokens. The client address of ctx becomes
+// version, and issues its first tokens. The origin's client address becomes
 // one the user logged in from.
-func (s *Service) openSession(ctx context.Context, u *User, version int64, scopes []string, clientID, userAgent string) (*Grant, error) {
+func (s *Service) openSession(ctx context.Context, u *User, version int64, scopes []string, clientID string, origin Origin) (*Grant, error) {
 	if s.refresh == nil {
 		return nil, errNoKeys
 	}
@@ -116,7 +116,7 @@ func (s *Service) openSession(ctx context.Context, u *User, version int64, scope
 		ID:         NewID(),
 		UserID:     u.ID,
 		ClientID:   clientID,
-		UserAgent:  truncateUTF8(userAgent, maxUserAgentBytes),
+		UserAgent:  truncateUTF8(origin.UserAgent, maxUserAgentBytes),
 		Scopes:     scopes,
 		CreatedAt:  now,
 		LastUsedAt: now,
@@ -127,10 +127,10 @@ func (s *Service) openSession(ctx context.Context, u *User, version int64, scope
 		Session:           sess,
 		RefreshHash:       HashToken(refresh),
 		CredentialVersion: version,
-		LoginAddr:         ClientAddr(ctx),
+		LoginAddr:         origin.ClientAddr,
 	})
 	if errors.Is(err, ErrCredentialsChanged) || errors.Is(err, ErrNotFound) {
-		s.securityEvent(ctx, "login refused: the password changed or the user was disabled or deleted while it was checked",
+		s.securityEvent(ctx, origin.ClientAddr, "login refused: the password changed or the user was disabled or deleted while it was checked",
 			"login_raced_credential_change", "user_id", u.ID)
 		return nil, errBadCredentials()
 	}
@@ -166,6 +166,7 @@ type RefreshGrant struct {
 	Scope string
 	// Client is the client from AuthenticateClient; nil for first-party.
 	Client *Client
+	Origin Origin
 }
 
 // Refresh rotates a refresh token: the one presented stops working and a new
@@ -235,7 +236,7 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 		if err := s.store.RevokeSession(ctx, user.ID, sess.ID, now); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("revoke session after refresh token reuse: %w", err)
 		}
-		s.securityEvent(ctx, "refresh token reused after rotation; session revoked", "refresh_token_reused",
+		s.securityEvent(ctx, req.Origin.ClientAddr, "refresh token reused after rotation; session revoked", "refresh_token_reused",
 			"user_id", user.ID, "session_id", sess.ID, "rotated_at", rotatedAt.UTC())
 		return nil, errBadRefreshToken()
 	}

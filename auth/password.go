@@ -4,18 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
+// Runner runs bcrypt work off the caller's goroutine, so that the process
+// can bound and schedule it (authql's server passes a *bcryptpool.Pool).
+//
+// Run runs fn and returns nil once fn has returned. If ctx ends before fn
+// starts, Run returns ctx.Err() and fn does not run. Any other error means
+// that fn did not run because the Runner had no room for it in time (or is
+// closing); the Service then answers CodeUnavailable with RetryAfter.
+type Runner interface {
+	Run(ctx context.Context, fn func()) error
+}
+
 // passwords hashes and checks passwords (and client secrets) with bcrypt at
-// one cost. The work runs on a fixed set of worker goroutines, each locked
-// to an OS thread at a lower scheduling priority, so that a storm of logins
-// is bounded and leaves the CPU to requests that only verify tokens the
-// moment they need it.
+// one cost, on its Runner when it has one.
 //
 // Every check takes at least as long as a comparison at the floor cost: the
 // configured cost, or the highest cost of a stored hash if that is higher.
@@ -26,11 +33,8 @@ import (
 // CLI with another one).
 type passwords struct {
 	cost int
-	jobs chan func()
-	// wait is how long an operation queues for a worker before the request
-	// gets errPasswordsBusy.
-	wait time.Duration
-	stop sync.Once
+	// runner runs the bcrypt work; nil runs it on the caller's goroutine.
+	runner Runner
 
 	mu    sync.Mutex
 	floor int
@@ -44,23 +48,17 @@ type passwords struct {
 // since a check never compares a real user's password against them.
 const dummyPassword = "authql dummy password, never valid"
 
-func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
+func newPasswords(cost int, runner Runner) (*passwords, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d is outside %d..%d", cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	if concurrency < 1 {
-		return nil, fmt.Errorf("bcrypt concurrency %d is below 1", concurrency)
-	}
-	p := &passwords{cost: cost, floor: cost, jobs: make(chan func()), wait: wait,
+	p := &passwords{cost: cost, floor: cost, runner: runner,
 		dummies: map[int][]byte{}, took: map[int]time.Duration{}}
 	start := time.Now()
 	if _, err := p.dummy(cost); err != nil {
 		return nil, err
 	}
 	p.observe(cost, time.Since(start)) // making a hash takes as long as comparing
-	for range concurrency {
-		go p.work()
-	}
 	return p, nil
 }
 
@@ -117,85 +115,6 @@ func (p *passwords) expected(cost int) time.Duration {
 	return d
 }
 
-// work runs bcrypt jobs until close. Its thread is its own and runs at a
-// lower priority (lowerThreadPriority), and while jobs run the runtime has a
-// processor (GOMAXPROCS) more for each, so that the workers never hold every
-// processor; the kernel then shares the CPUs, favouring the threads that
-// are not hashing.
-func (p *passwords) work() {
-	runtime.LockOSThread() // never unlocked: the thread ends with the worker
-	lowerThreadPriority()
-	for job := range p.jobs {
-		extraProcs.start()
-		job()
-		extraProcs.end()
-	}
-}
-
-// extraProcs lends the runtime a processor for each bcrypt job running in
-// the process, and takes them back once no job has run for returnProcsAfter.
-// Processors lent for good cost every request: on two CPUs, four processors
-// made the Go scheduler and the kernel switch threads so often that a
-// request took up to 30% more CPU time. The loans last a whole burst of
-// logins because changing GOMAXPROCS stops the world, and stopping a
-// hashing worker's thread, which runs at a lower priority, can take a while.
-var extraProcs procLender
-
-const returnProcsAfter = time.Second
-
-type procLender struct {
-	mu      sync.Mutex
-	base    int // GOMAXPROCS without loans
-	lent    int
-	running int
-	lastEnd time.Time
-	timer   *time.Timer // calls giveBack
-}
-
-func (l *procLender) start() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.running++
-	if l.running <= l.lent {
-		return
-	}
-	if l.lent == 0 {
-		l.base = runtime.GOMAXPROCS(0)
-	}
-	l.lent = l.running
-	runtime.GOMAXPROCS(l.base + l.lent)
-}
-
-func (l *procLender) end() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.running--
-	l.lastEnd = time.Now()
-	if l.timer == nil {
-		l.timer = time.AfterFunc(returnProcsAfter, l.giveBack)
-	} else {
-		l.timer.Reset(returnProcsAfter)
-	}
-}
-
-// giveBack ends the loans if no job has run for returnProcsAfter.
-func (l *procLender) giveBack() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running > 0 || l.lent == 0 {
-		return
-	}
-	if idle := time.Since(l.lastEnd); idle < returnProcsAfter {
-		l.timer.Reset(returnProcsAfter - idle)
-		return
-	}
-	l.lent = 0
-	runtime.GOMAXPROCS(l.base)
-}
-
-// close stops the workers.
-func (p *passwords) close() { p.stop.Do(func() { close(p.jobs) }) }
-
 // errPasswordsBusy answers a request whose bcrypt work waited too long.
 func errPasswordsBusy() *Error {
 	return &Error{
@@ -205,24 +124,21 @@ func errPasswordsBusy() *Error {
 	}
 }
 
-// run runs fn on a worker, waiting at most p.wait for one to be free.
+// run runs fn on the runner, or on the caller's goroutine without one. A
+// runner without room for fn makes it errPasswordsBusy.
 func (p *passwords) run(ctx context.Context, fn func()) error {
-	done := make(chan struct{})
-	job := func() {
-		defer close(done)
+	if p.runner == nil {
 		fn()
+		return nil
 	}
-	timer := time.NewTimer(p.wait)
-	defer timer.Stop()
-	select {
-	case p.jobs <- job:
-	case <-timer.C:
-		return errPasswordsBusy()
-	case <-ctx.Done():
-		return ctx.Err()
+	err := p.runner.Run(ctx, fn)
+	if err == nil {
+		return nil
 	}
-	<-done
-	return nil
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return err
+	}
+	return errPasswordsBusy()
 }
 
 // hash returns the bcrypt hash of password, which the caller has validated.
@@ -270,7 +186,7 @@ func (p *passwords) check(ctx context.Context, hash []byte, password string) (ok
 		p.raiseFloor(cost) // from now on, unknown users cost as much
 	case cost < floor:
 		// Wait out the rest of a comparison at the floor cost, off the
-		// worker: the answer must not come sooner for this user than for
+		// runner: the answer must not come sooner for this user than for
 		// an unknown one.
 		pad := time.NewTimer(p.expected(floor) - took)
 		select {

@@ -2,11 +2,8 @@ package auth
 
 import (
 	"context"
-	"fmt"
-	"runtime"
-	"sync"
+	"errors"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -15,11 +12,10 @@ import (
 // like a wrong password for a real one.
 func TestDummyHashHasConfiguredCost(t *testing.T) {
 	for _, cost := range []int{4, 6} {
-		p, err := newPasswords(cost, 1, time.Second)
+		p, err := newPasswords(cost, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer p.close()
 		if got, _ := bcrypt.Cost(p.dummies[cost]); got != cost {
 			t.Errorf("dummy hash cost = %d; want %d", got, cost)
 		}
@@ -32,11 +28,10 @@ func TestDummyHashHasConfiguredCost(t *testing.T) {
 // bcrypt compares only the first 72 bytes; a longer password must not match
 // a hash of its prefix.
 func TestCheckRefusesPasswordsOver72Bytes(t *testing.T) {
-	p, err := newPasswords(4, 1, time.Second)
+	p, err := newPasswords(4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
 	prefix := "0123456789012345678901234567890123456789012345678901234567890123456789ab"
 	hash, err := p.hash(context.Background(), prefix)
 	if err != nil {
@@ -50,57 +45,39 @@ func TestCheckRefusesPasswordsOver72Bytes(t *testing.T) {
 	}
 }
 
-// While bcrypt jobs run, the runtime has a processor more for each, so that
-// the workers never hold every processor; the processors go back after.
-func TestWorkersLendProcessors(t *testing.T) {
-	p, err := newPasswords(bcrypt.MinCost, 2, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
-	waitFor(t, "the loans of earlier tests to end", func() bool {
-		extraProcs.mu.Lock()
-		defer extraProcs.mu.Unlock()
-		return extraProcs.lent == 0
-	})
-	base := runtime.GOMAXPROCS(0)
-	var (
-		running, looked sync.WaitGroup
-		seen            [2]int
-		errs            = make(chan error, 2)
-	)
-	running.Add(2)
-	looked.Add(2)
-	for i := range seen {
-		go func() {
-			errs <- p.run(context.Background(), func() {
-				running.Done()
-				running.Wait() // both jobs hold a worker
-				seen[i] = runtime.GOMAXPROCS(0)
-				looked.Done()
-				looked.Wait() // neither ends before both have looked
-			})
-		}()
-	}
-	for range seen {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if seen != [2]int{base + 2, base + 2} {
-		t.Errorf("GOMAXPROCS during two jobs = %v; want %d", seen, base+2)
-	}
-	waitFor(t, fmt.Sprintf("GOMAXPROCS %d after the jobs", base), func() bool {
-		return runtime.GOMAXPROCS(0) == base
-	})
-}
+// refusingRunner is a Runner that never runs fn and returns its error.
+type refusingRunner struct{ err error }
 
-// waitFor polls cond until it holds, failing t if it does not within 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for %s", what)
-		}
+func (r refusingRunner) Run(ctx context.Context, fn func()) error { return r.err }
+
+// A Runner without room for the work makes the check CodeUnavailable with
+// RetryAfter; the end of the request's context stays the context's error.
+func TestRunnerRefusals(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		runErr error
+	}{
+		{"no room", context.Background(), errors.New("no worker free")},
+		{"context ended", canceled, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := newPasswords(4, refusingRunner{tc.runErr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = p.check(tc.ctx, nil, "whatever")
+			e, isError := errors.AsType[*Error](err)
+			switch {
+			case tc.ctx.Err() != nil:
+				if isError || !errors.Is(err, tc.ctx.Err()) {
+					t.Errorf("check = %v; want %v", err, tc.ctx.Err())
+				}
+			case !isError || e.Code != CodeUnavailable || e.RetryAfter <= 0:
+				t.Errorf("check = %#v; want CodeUnavailable with RetryAfter", err)
+			}
+		})
 	}
 }

@@ -81,14 +81,25 @@ const (
 // RequireScopes returns nil when id holds every scope of want,
 // CodeUnauthenticated when id is nil, and otherwise CodeForbidden listing
 // the missing scopes.
+//
+// The Operator holds every scope.
 func RequireScopes(id *Identity, want ...string) error {
-	if id == nil {
-		return Errorf(CodeUnauthenticated, "this operation needs a signed-in user")
+	if err := requireIdentity(id); err != nil {
+		return err
 	}
-	if missing := MissingScopes(id.Scopes, want); missing != nil {
+	if missing := id.missingScopes(want); missing != nil {
 		e := Errorf(CodeForbidden, "this operation needs the scope %q", FormatScope(missing))
 		e.RequiredScopes = missing
 		return e
 	}
 	return nil
+}
+
+// missingScopes returns the scopes of want that id does not hold: none for
+// the Operator.
+func (id *Identity) missingScopes(want []string) []string {
+	if id.operator {
+		return nil
+	}
+	return MissingScopes(id.Scopes, want)
 }

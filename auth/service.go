@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"time"
 )
@@ -35,12 +34,10 @@ type Config struct {
 	// BcryptCost is the cost of new password hashes; older hashes at a
 	// lower cost are upgraded at the next login.
 	BcryptCost int
-	// BcryptConcurrency bounds the bcrypt operations running at once; 0
-	// means runtime.NumCPU().
-	BcryptConcurrency int
-	// BcryptWait is how long a bcrypt operation queues for a slot before
-	// the request gets CodeUnavailable; 0 means DefaultBcryptWait.
-	BcryptWait time.Duration
+	// BcryptPool runs the bcrypt work, bounded; a request it has no room
+	// for gets CodeUnavailable. Nil runs the work on the caller's goroutine
+	// (the CLI, tests).
+	BcryptPool Runner
 	// LoginUserLimit bounds failed logins per username from addresses
 	// that are not known for it; LoginPairLimit per username and client
 	// address; LoginAddrLimit failed logins and client authentications per
@@ -74,7 +71,6 @@ type Service struct {
 
 // Defaults for the zero values of Config.
 var (
-	DefaultBcryptWait      = time.Second
 	DefaultLoginUserLimit  = Limit{N: 10, Per: 15 * time.Minute}
 	DefaultLoginPairLimit  = Limit{N: 10, Per: 15 * time.Minute}
 	DefaultLoginAddrLimit  = Limit{N: 100, Per: 15 * time.Minute}
@@ -105,12 +101,6 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if cfg.AccessTokenTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("token lifetimes must be positive")
 	}
-	if cfg.BcryptConcurrency == 0 {
-		cfg.BcryptConcurrency = runtime.NumCPU()
-	}
-	if cfg.BcryptWait == 0 {
-		cfg.BcryptWait = DefaultBcryptWait
-	}
 	for _, l := range []struct {
 		limit *Limit
 		def   Limit
@@ -125,7 +115,7 @@ func NewService(store Store, cfg Config) (*Service, error) {
 			*l.limit = l.def
 		}
 	}
-	pw, err := newPasswords(cfg.BcryptCost, cfg.BcryptConcurrency, cfg.BcryptWait)
+	pw, err := newPasswords(cfg.BcryptCost, cfg.BcryptPool)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +159,6 @@ func (s *Service) LoadPasswordCosts(ctx context.Context) error {
 	s.passwords.raiseFloor(cost)
 	return nil
 }
-
-// Close stops the service's bcrypt workers. The service must not be used
-// after.
-func (s *Service) Close() { s.passwords.close() }
 
 // SupportedScopes returns every scope in use: those guarding administration
 // and those granted to a user or allowed to a client (RFC 8414

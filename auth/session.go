@@ -30,8 +30,9 @@ func (s *Session) Live(now time.Time) bool {
 
 // Authenticate verifies an access token and reads its user and session, so
 // that logout, revocation and disabling take effect at once. Every failure is
-// a CodeInvalidToken error whose message may be shown to the client.
-func (s *Service) Authenticate(ctx context.Context, token string) (*Identity, error) {
+// a CodeInvalidToken error whose message may be shown to the client. The
+// identity remembers origin, the request's.
+func (s *Service) Authenticate(ctx context.Context, token string, origin Origin) (*Identity, error) {
 	if s.access == nil {
 		return nil, errNoKeys
 	}
@@ -58,12 +59,17 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Identity, er
 		Scopes:    intersectScopes(strings.Fields(claims.Scope), user.Scopes),
 		ClientID:  claims.ClientID,
 		TokenID:   claims.ID,
+		Origin:    origin,
 	}, nil
 }
 
 // Logout ends the session of id, or with all every session of its user.
-// Access tokens of ended sessions stop working at once.
+// Access tokens of ended sessions stop working at once. Without a signed-in
+// user it is CodeUnauthenticated.
 func (s *Service) Logout(ctx context.Context, id *Identity, all bool) error {
+	if err := requireUser(id); err != nil {
+		return err
+	}
 	if all {
 		return s.store.RevokeSessions(ctx, id.User.ID, s.now())
 	}
@@ -74,13 +80,14 @@ func (s *Service) Logout(ctx context.Context, id *Identity, all bool) error {
 	return err
 }
 
-// Sessions returns the live sessions of user userID. Callers other than the
-// user need the users:read scope (CodeForbidden).
+// Sessions returns the live sessions of user userID. Without an identity it
+// is CodeUnauthenticated; callers other than the user need the users:read
+// scope (CodeForbidden).
 func (s *Service) Sessions(ctx context.Context, id *Identity, userID string) ([]*Session, error) {
-	if id == nil {
-		return nil, Errorf(CodeUnauthenticated, "sign in to see sessions")
+	if err := requireIdentity(id); err != nil {
+		return nil, err
 	}
-	if id.User.ID != userID {
+	if !id.isUser(userID) {
 		if err := RequireScopes(id, ScopeUsersRead); err != nil {
 			return nil, err
 		}
@@ -89,8 +96,12 @@ func (s *Service) Sessions(ctx context.Context, id *Identity, userID string) ([]
 }
 
 // RevokeSession ends one of id's user's own sessions. Another user's session
-// and an unknown one are the same CodeInvalidRequest error.
+// and an unknown one are the same CodeInvalidRequest error; without a
+// signed-in user it is CodeUnauthenticated.
 func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID string) error {
+	if err := requireUser(id); err != nil {
+		return err
+	}
 	err := s.store.RevokeSession(ctx, id.User.ID, sessionID, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return fieldError("id", "you have no live session with that id")

@@ -6,10 +6,19 @@ import (
 	"time"
 )
 
-// Store is the persistence the Service needs. Methods return the sentinel
-// errors below where their comments say so, and other errors only for
-// faults.
+// Store is the persistence the Service needs, in three parts that an
+// adapter may build and test one by one. Methods return the sentinel errors
+// below where their comments say so, ErrBusy when the database stays too
+// busy, and other errors only for faults.
 type Store interface {
+	UserStore
+	SessionStore
+	ClientStore
+}
+
+// UserStore holds users, their credentials, and the addresses they logged
+// in from.
+type UserStore interface {
 	// CreateUser inserts u with its password hash. It returns
 	// ErrUsernameTaken when UsernameKey(u.Username) is taken.
 	CreateUser(ctx context.Context, u *User, passwordHash []byte) error
@@ -50,7 +59,10 @@ type Store interface {
 	// logged in successfully from addr at or after since. An unknown user
 	// has no known address.
 	KnownLoginAddress(ctx context.Context, key, addr string, since time.Time) (bool, error)
+}
 
+// SessionStore holds sessions and their refresh tokens.
+type SessionStore interface {
 	// CreateSession inserts a session and its first refresh token, and
 	// remembers the address of the login, if the user is enabled and its
 	// credential version is unchanged; else it returns
@@ -74,7 +86,10 @@ type Store interface {
 	RevokeSession(ctx context.Context, userID, id string, now time.Time) error
 	// RevokeSessions ends every live session of user userID at now.
 	RevokeSessions(ctx context.Context, userID string, now time.Time) error
+}
 
+// ClientStore holds registered OAuth2 clients.
+type ClientStore interface {
 	// CreateClient inserts c with its secret hash (nil for a public
 	// client). It returns ErrClientExists when the id is taken.
 	CreateClient(ctx context.Context, c *Client, secretHash []byte) error
@@ -112,15 +127,24 @@ type NewSession struct {
 	LoginAddr string
 }
 
-// ErrClientExists is returned by Store.CreateClient for a taken id.
-var ErrClientExists = errors.New("client exists")
-
-// ErrCredentialsChanged is returned by Store.CreateSession when the user's
-// password changed, or the user was disabled, after the login checked it.
-var ErrCredentialsChanged = errors.New("credentials changed")
-
-// ErrBadCursor is returned by Store.ListUsers for a cursor it did not make.
-var ErrBadCursor = fieldError("after", "after is not a cursor returned by users")
+// The errors a Store returns besides faults; the Service translates them
+// into what clients are told.
+var (
+	// ErrNotFound: no row matches.
+	ErrNotFound = errors.New("not found")
+	// ErrUsernameTaken: a user whose UsernameKey is the new one's exists.
+	ErrUsernameTaken = errors.New("username taken")
+	// ErrClientExists: CreateClient was given a taken id.
+	ErrClientExists = errors.New("client exists")
+	// ErrCredentialsChanged: CreateSession found the user's password
+	// changed, or the user disabled, since the login checked it.
+	ErrCredentialsChanged = errors.New("credentials changed")
+	// ErrBadCursor: ListUsers was given a cursor it did not make.
+	ErrBadCursor = errors.New("bad cursor")
+	// ErrBusy: the database stayed busy for longer than the store waits.
+	// Clients are told CodeUnavailable, with Retry-After (AsError).
+	ErrBusy = errors.New("the database is busy")
+)
 
 // RefreshToken is a stored refresh token with what it opens.
 type RefreshToken struct {

@@ -68,19 +68,20 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	return u, nil
 }
 
-// Signup creates a user with no scopes and opens its first session. It is
-// CodeForbidden when signup is closed, and returns CreateUser's errors.
+// Signup creates a user with no scopes and opens its first session, for
+// clientID (empty for the first-party client). It is CodeForbidden when
+// signup is closed, and returns CreateUser's errors.
 //
-// Every signup executed counts against its client address, taken or not,
-// since "username is taken" tells whether an account exists: past
+// Every signup executed counts against the origin's client address, taken
+// or not, since "username is taken" tells whether an account exists: past
 // SignupAddrLimit it is CodeRateLimited.
-func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent string) (*Grant, error) {
+func (s *Service) Signup(ctx context.Context, nu NewUser, clientID string, origin Origin) (*Grant, error) {
 	if s.cfg.SignupClosed {
 		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
 	a := &attempt{at: s.now()}
-	if wait := a.take(s.guards.signup, keyOf(ClientAddr(ctx))); wait > 0 {
-		s.securityEvent(ctx, "signup throttled", "signup_throttled")
+	if wait := a.take(s.guards.signup, keyOf(origin.ClientAddr)); wait > 0 {
+		s.securityEvent(ctx, origin.ClientAddr, "signup throttled", "signup_throttled")
 		return nil, errThrottled("signups from this address", wait)
 	}
 	defer a.failed() // every signup uses up the budget
@@ -89,17 +90,21 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID, userAgent st
 	if err != nil {
 		return nil, err
 	}
-	return s.openSession(ctx, u, 0, []string{}, clientID, userAgent)
+	return s.openSession(ctx, u, 0, []string{}, clientID, origin)
 }
 
 // ChangePassword replaces the password of id's user after checking the
 // current one, and ends every other session of the user. A wrong current
 // password is CodeInvalidGrant on field currentPassword, and counts as a
-// failed login, so a stolen access token cannot guess the password faster;
-// a new password that breaks the rules is CodeInvalidRequest on field
-// newPassword.
+// failed login from id's origin, so a stolen access token cannot guess the
+// password faster; a new password that breaks the rules is
+// CodeInvalidRequest on field newPassword; without a signed-in user it is
+// CodeUnauthenticated.
 func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, next string) error {
-	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), ClientAddr(ctx))
+	if err := requireUser(id); err != nil {
+		return err
+	}
+	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), id.Origin.ClientAddr)
 	if err != nil {
 		return err
 	}
@@ -115,7 +120,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	}
 	if !ok {
 		attempt.failed()
-		s.securityEvent(ctx, "password change refused: wrong current password", "login_failed", "user_id", id.User.ID)
+		s.securityEvent(ctx, id.Origin.ClientAddr, "password change refused: wrong current password", "login_failed", "user_id", id.User.ID)
 		e := Errorf(CodeInvalidGrant, "the current password is wrong")
 		e.Field = "currentPassword"
 		return e
@@ -131,12 +136,12 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err := s.store.SetPasswordHash(ctx, id.User.ID, newHash, id.SessionID, s.now()); err != nil {
 		return err
 	}
-	s.auditEvent(ctx, "password changed; other sessions ended", "password_changed", "user_id", id.User.ID)
+	s.auditEvent(ctx, id, "password changed; other sessions ended", "password_changed", "user_id", id.User.ID)
 	return nil
 }
 
 // SetPassword replaces the password of user userID and ends all of its
-// sessions; it is the administrator's reset, with no current password.
+// sessions: the operator's reset, with no current password.
 func (s *Service) SetPassword(ctx context.Context, userID, password string) error {
 	if err := ValidatePassword("password", password); err != nil {
 		return err
@@ -148,7 +153,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err := s.store.SetPasswordHash(ctx, userID, hash, "", s.now()); err != nil {
 		return err
 	}
-	s.auditEvent(ctx, "password set by an operator; sessions ended", "password_set", "user_id", userID)
+	s.auditEvent(ctx, Operator, "password set by an operator; sessions ended", "password_set", "user_id", userID)
 	return nil
 }
 
@@ -162,13 +167,20 @@ type UserPage struct {
 	HasNextPage bool
 }
 
-// ListUsers returns up to first users after cursor, oldest first. first
-// outside 1..MaxPageSize and a foreign cursor are CodeInvalidRequest.
-func (s *Service) ListUsers(ctx context.Context, first int, cursor string) (*UserPage, error) {
+// ListUsers returns, for by (who needs ScopeUsersRead), up to first users
+// after cursor, oldest first. first outside 1..MaxPageSize and a foreign
+// cursor are CodeInvalidRequest.
+func (s *Service) ListUsers(ctx context.Context, by *Identity, first int, cursor string) (*UserPage, error) {
+	if err := RequireScopes(by, ScopeUsersRead); err != nil {
+		return nil, err
+	}
 	if first < 1 || first > MaxPageSize {
 		return nil, fieldError("first", "first must be 1 to %d", MaxPageSize)
 	}
 	users, cursors, err := s.store.ListUsers(ctx, cursor, first+1)
+	if errors.Is(err, ErrBadCursor) {
+		return nil, fieldError("after", "after is not a cursor returned by users")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -179,53 +191,36 @@ func (s *Service) ListUsers(ctx context.Context, first int, cursor string) (*Use
 	return page, nil
 }
 
-// SetUserDisabled disables or enables user userID. Disabling ends every
-// session of the user at once. An unknown user is CodeInvalidRequest.
-func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled bool) (*User, error) {
+// SetUserDisabled disables or enables user userID for by, who needs
+// ScopeUsersWrite. Disabling ends every session of the user at once. An
+// unknown user is CodeInvalidRequest.
+func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID string, disabled bool) (*User, error) {
+	if err := RequireScopes(by, ScopeUsersWrite); err != nil {
+		return nil, err
+	}
 	u, err := s.store.SetUserDisabled(ctx, userID, disabled, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return nil, fieldError("id", "no user with that id")
 	}
 	if err == nil {
-		s.auditEvent(ctx, "user disabled or enabled", "user_disabled_changed",
-			"user_id", userID, "disabled", disabled, "by", actor(ctx))
+		s.auditEvent(ctx, by, "user disabled or enabled", "user_disabled_changed", "user_id", userID, "disabled", disabled)
 	}
 	return u, err
 }
 
-// SetUserScopes replaces the scopes granted to user userID, as an operator
-// with the database may: any scope. Tokens lose removed scopes at once.
-// Malformed scopes and an unknown user are CodeInvalidRequest.
-func (s *Service) SetUserScopes(ctx context.Context, userID string, scopes []string) (*User, error) {
-	return s.setUserScopes(ctx, userID, scopes, func([]string, []string) error { return nil })
-}
-
-// AdminSetUserScopes replaces the scopes granted to user userID as admin,
-// who needs ScopeUsersWrite, may add or remove only scopes that their own
-// token carries, and may not change their own scopes: else CodeForbidden
-// (with RequiredScopes listing what admin lacks). It returns SetUserScopes'
-// errors too.
-func (s *Service) AdminSetUserScopes(ctx context.Context, admin *Identity, userID string, scopes []string) (*User, error) {
-	if err := RequireScopes(admin, ScopeUsersWrite); err != nil {
+// SetUserScopes replaces the scopes granted to user userID, for by. The
+// Operator may grant any scope. A user needs ScopeUsersWrite, may add or
+// remove only scopes that their own token carries, and may not change their
+// own scopes: else CodeForbidden (with RequiredScopes listing what the
+// token lacks). Tokens lose removed scopes at once. Malformed scopes and an
+// unknown user are CodeInvalidRequest.
+func (s *Service) SetUserScopes(ctx context.Context, by *Identity, userID string, scopes []string) (*User, error) {
+	if err := RequireScopes(by, ScopeUsersWrite); err != nil {
 		return nil, err
 	}
-	if admin.User.ID == userID {
+	if by.isUser(userID) {
 		return nil, Errorf(CodeForbidden, "you may not change your own scopes")
 	}
-	return s.setUserScopes(ctx, userID, scopes, func(current, next []string) error {
-		changed := append(MissingScopes(current, next), MissingScopes(next, current)...)
-		if missing := MissingScopes(admin.Scopes, changed); missing != nil {
-			e := Errorf(CodeForbidden, "you may grant or remove only scopes that your token carries; it lacks %q", FormatScope(missing))
-			e.RequiredScopes = missing
-			return e
-		}
-		return nil
-	})
-}
-
-// setUserScopes replaces the scopes of user userID if allowed, called with
-// the current and the new scopes in the store's transaction, returns nil.
-func (s *Service) setUserScopes(ctx context.Context, userID string, scopes []string, allowed func(current, next []string) error) (*User, error) {
 	if err := validateScopes(scopes); err != nil {
 		return nil, err
 	}
@@ -238,14 +233,20 @@ func (s *Service) setUserScopes(ctx context.Context, userID string, scopes []str
 	var before []string
 	u, err := s.store.UpdateUserScopes(ctx, userID, func(current []string) ([]string, error) {
 		before = current
-		return unique, allowed(current, unique)
+		changed := append(MissingScopes(current, unique), MissingScopes(unique, current)...)
+		if missing := by.missingScopes(changed); missing != nil {
+			e := Errorf(CodeForbidden, "you may grant or remove only scopes that your token carries; it lacks %q", FormatScope(missing))
+			e.RequiredScopes = missing
+			return nil, e
+		}
+		return unique, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, fieldError("id", "no user with that id")
 	}
 	if err == nil {
-		s.auditEvent(ctx, "user scopes changed", "user_scopes_changed", "user_id", userID,
-			"from", FormatScope(before), "to", FormatScope(u.Scopes), "by", actor(ctx))
+		s.auditEvent(ctx, by, "user scopes changed", "user_scopes_changed", "user_id", userID,
+			"from", FormatScope(before), "to", FormatScope(u.Scopes))
 	}
 	return u, err
 }

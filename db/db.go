@@ -94,7 +94,8 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	n := max(4, runtime.GOMAXPROCS(0))
+	// The CPUs, not GOMAXPROCS, which the bcrypt pool raises while it hashes.
+	n := max(4, runtime.NumCPU())
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	db.read = read

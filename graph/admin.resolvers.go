@@ -13,17 +13,17 @@ import (
 
 // SetUserDisabled is the resolver for the setUserDisabled field.
 func (r *mutationResolver) SetUserDisabled(ctx context.Context, id string, disabled bool) (*auth.User, error) {
-	return r.Service.SetUserDisabled(ctx, id, disabled)
+	return r.Service.SetUserDisabled(ctx, auth.IdentityFrom(ctx), id, disabled)
 }
 
 // SetUserScopes is the resolver for the setUserScopes field.
 func (r *mutationResolver) SetUserScopes(ctx context.Context, id string, scopes []string) (*auth.User, error) {
-	return r.Service.AdminSetUserScopes(ctx, auth.IdentityFrom(ctx), id, scopes)
+	return r.Service.SetUserScopes(ctx, auth.IdentityFrom(ctx), id, scopes)
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, first *int, after *string) (*model.UserConnection, error) {
-	page, err := r.Service.ListUsers(ctx, deref(first), deref(after))
+	page, err := r.Service.ListUsers(ctx, auth.IdentityFrom(ctx), deref(first), deref(after))
 	if err != nil {
 		return nil, err
 	}

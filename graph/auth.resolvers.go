@@ -15,10 +15,10 @@ import (
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string, scope *string) (*model.AuthPayload, error) {
 	grant, err := r.Service.Login(ctx, auth.PasswordGrant{
-		Username:  username,
-		Password:  password,
-		Scope:     deref(scope),
-		UserAgent: userAgent(ctx),
+		Username: username,
+		Password: password,
+		Scope:    deref(scope),
+		Origin:   r.Origin(ctx),
 	})
 	return authPayload(grant), err
 }
@@ -30,13 +30,13 @@ func (r *mutationResolver) Signup(ctx context.Context, input model.SignupInput) 
 		Password: input.Password,
 		Email:    deref(input.Email),
 		FullName: deref(input.FullName),
-	}, "", userAgent(ctx))
+	}, "", r.Origin(ctx))
 	return authPayload(grant), err
 }
 
 // RefreshToken is the resolver for the refreshToken field.
 func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
-	grant, err := r.Service.Refresh(ctx, auth.RefreshGrant{RefreshToken: refreshToken})
+	grant, err := r.Service.Refresh(ctx, auth.RefreshGrant{RefreshToken: refreshToken, Origin: r.Origin(ctx)})
 	return authPayload(grant), err
 }
 

@@ -1,10 +1,6 @@
 package graph
 
 import (
-	"context"
-
-	"github.com/99designs/gqlgen/graphql"
-
 	"authql/auth"
 	"authql/graph/model"
 )
@@ -23,15 +19,6 @@ func authPayload(g *auth.Grant) *model.AuthPayload {
 		Scope:        auth.FormatScope(g.Scopes),
 		User:         g.User,
 	}
-}
-
-// userAgent returns the User-Agent header of the request, recorded on the
-// sessions it opens.
-func userAgent(ctx context.Context) string {
-	if !graphql.HasOperationContext(ctx) {
-		return ""
-	}
-	return graphql.GetOperationContext(ctx).Headers.Get("User-Agent")
 }
 
 func deref[T any](p *T) T {

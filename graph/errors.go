@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -15,7 +14,7 @@ import (
 )
 
 // extensionCodes maps the domain's codes to errors[].extensions.code, as
-// SPEC.md's error table gives them.
+// the README's error table gives them.
 var extensionCodes = map[auth.Code]string{
 	auth.CodeInvalidRequest:       "BAD_USER_INPUT",
 	auth.CodeInvalidGrant:         "INVALID_GRANT",
@@ -35,10 +34,13 @@ var extensionCodes = map[auth.Code]string{
 // extensions.code. Anything else a resolver returned was made an internal
 // error by internalErrors, so its cause is logged and never shown. Errors
 // gqlgen makes itself (parse, validation, arguments) pass through.
-func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
+//
+// requestID names the request of a context, for the log line and the
+// client's extensions.requestId of an internal error.
+func presentError(logger *slog.Logger, requestID func(context.Context) string) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		ae, ok := errors.AsType[*auth.Error](err)
+		ae, ok := auth.AsError(err)
 		if !ok {
 			return gqlErr
 		}
@@ -46,7 +48,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		msg := ae.Message
 		switch {
 		case ae.Code == auth.CodeInternal:
-			reqID := auth.RequestID(ctx)
+			reqID := requestID(ctx)
 			logger.ErrorContext(ctx, "internal error", "request_id", reqID,
 				"path", gqlErr.Path.String(), "err", ae.Err)
 			msg, ext["requestId"] = "internal server error", reqID
@@ -73,7 +75,7 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 func internalErrors(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
 	if fc := graphql.GetFieldContext(ctx); err != nil && (fc == nil || fc.IsResolver) {
-		if _, ok := errors.AsType[*auth.Error](err); !ok {
+		if _, ok := auth.AsError(err); !ok {
 			err = &auth.Error{Code: auth.CodeInternal, Message: "internal server error", Err: err}
 		}
 	}

@@ -13,8 +13,8 @@ import (
 
 func TestPresentError(t *testing.T) {
 	var logs bytes.Buffer
-	present := presentError(slog.New(slog.NewTextHandler(&logs, nil)))
-	ctx := auth.WithRequestID(context.Background(), "req-123")
+	present := presentError(slog.New(slog.NewTextHandler(&logs, nil)), func(context.Context) string { return "req-123" })
+	ctx := context.Background()
 	forbidden := auth.RequireScopes(&auth.Identity{Scopes: []string{"a"}}, "a", "users:write")
 	field := auth.ValidatePassword("newPassword", "short")
 	busy := auth.ErrBusy

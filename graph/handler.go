@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -23,6 +24,10 @@ type Options struct {
 	MaxComplexity int
 	// MaxAliases bounds the aliased fields of an operation.
 	MaxAliases int
+	// Origin tells where the request of a context came from; RequestID,
+	// its id, which internal errors show. The HTTP edge knows both.
+	Origin    func(context.Context) auth.Origin
+	RequestID func(context.Context) string
 }
 
 // NewHandler returns the GraphQL-over-HTTP handler for /query: POST with
@@ -37,7 +42,7 @@ func NewHandler(svc *auth.Service, logger *slog.Logger, o Options) http.Handler 
 // newServer is NewHandler's executor, before overHTTP adapts it.
 func newServer(svc *auth.Service, logger *slog.Logger, o Options) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
-		Resolvers:  &Resolver{Service: svc, Logger: logger},
+		Resolvers:  &Resolver{Service: svc, Logger: logger, Origin: o.Origin},
 		Directives: generated.DirectiveRoot{Auth: authDirective},
 	}))
 	srv.AddTransport(transport.GET{})
@@ -53,7 +58,7 @@ func newServer(svc *auth.Service, logger *slog.Logger, o Options) *handler.Serve
 	srv.Use(queryLimits{maxDepth: o.MaxDepth, maxAliases: o.MaxAliases, introspection: o.Introspection})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.AroundFields(internalErrors)
-	srv.SetErrorPresenter(presentError(logger))
+	srv.SetErrorPresenter(presentError(logger, o.RequestID))
 	srv.SetRecoverFunc(recoverPanic)
 	return srv
 }

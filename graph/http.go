@@ -1,11 +1,15 @@
 package graph
 
 import (
+	"authql/auth"
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // overHTTP adapts gqlgen's transports to the GraphQL-over-HTTP
@@ -102,4 +106,49 @@ func writeRequestError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
 	})
+}
+
+// WriteAuthError writes the GraphQL-shaped body of a request refused before
+// GraphQL ran, because its bearer token was: errors[0].extensions.code
+// from the one code table (extensionCodes), retryAfter when e has one, and
+// requestId for an internal error. It is served as
+// application/graphql-response+json when the request's Accept allows it
+// (GraphQL over HTTP: clients that ask, such as Apollo Client 4, then read
+// the body of a non-200 response), and as application/json otherwise.
+func WriteAuthError(w http.ResponseWriter, r *http.Request, status int, e *auth.Error, requestID string) {
+	ext := map[string]any{"code": extensionCodes[e.Code]}
+	switch {
+	case e.Code == auth.CodeInternal:
+		ext["requestId"] = requestID
+	case e.RetryAfter > 0:
+		ext["retryAfter"] = int(math.Ceil(e.RetryAfter.Seconds()))
+	}
+	type gqlError struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	}
+	w.Header().Set("Content-Type", responseContentType(r))
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
+		Errors []gqlError `json:"errors"`
+	}{[]gqlError{{e.Message, ext}}})
+}
+
+// responseContentType is application/graphql-response+json when the
+// request's Accept header lists it with a q above 0, and application/json
+// otherwise.
+func responseContentType(r *http.Request) string {
+	for _, accept := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(accept, ",") {
+			mediaType, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mediaType != "application/graphql-response+json" {
+				continue
+			}
+			if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
+				continue
+			}
+			return "application/graphql-response+json"
+		}
+	}
+	return "application/json"
 }

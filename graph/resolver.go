@@ -6,6 +6,7 @@ package graph
 //go:generate go tool gqlgen generate
 
 import (
+	"context"
 	"log/slog"
 
 	"authql/auth"
@@ -15,4 +16,6 @@ import (
 type Resolver struct {
 	Service *auth.Service
 	Logger  *slog.Logger
+	// Origin tells where the request of a context came from.
+	Origin func(context.Context) auth.Origin
 }

@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"authql/auth"
@@ -16,9 +13,10 @@ import (
 // Authorization header the request goes on anonymously, and with a valid
 // bearer token it carries the token's user (read from the database for this
 // request). A token that is not valid is refused with 401, a malformed header
-// with 400, both with a WWW-Authenticate challenge (RFC 6750 section 3) and
-// a GraphQL-shaped body.
-func bearer(svc *auth.Service, logger *slog.Logger) func(http.Handler) http.Handler {
+// with 400, both with a WWW-Authenticate challenge (RFC 6750 section 3).
+//
+// refuse writes the body of a refusal, in the protected endpoint's format.
+func bearer(svc *auth.Service, logger *slog.Logger, refuse RefuseFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			headers := r.Header.Values("Authorization")
@@ -28,12 +26,12 @@ func bearer(svc *auth.Service, logger *slog.Logger) func(http.Handler) http.Hand
 			}
 			token, err := bearerToken(headers)
 			if err != nil {
-				writeBearerError(w, r, logger, err)
+				writeBearerError(w, r, logger, refuse, err)
 				return
 			}
-			id, err := svc.Authenticate(r.Context(), token)
+			id, err := svc.Authenticate(r.Context(), token, RequestOrigin(r.Context()))
 			if err != nil {
-				writeBearerError(w, r, logger, err)
+				writeBearerError(w, r, logger, refuse, err)
 				return
 			}
 			setLogUser(r.Context(), id.User.ID)
@@ -77,36 +75,31 @@ func isB64Token(s string) bool {
 }
 
 // bearerErrors maps what can go wrong with a bearer token to the HTTP
-// status, the RFC 6750 error code (none for faults of the server), and the
-// GraphQL extensions.code of the body.
+// status and the RFC 6750 error code (none for faults of the server).
 var bearerErrors = map[auth.Code]struct {
-	status      int
-	rfc6750     string
-	graphqlCode string
+	status  int
+	rfc6750 string
 }{
-	auth.CodeInvalidRequest: {http.StatusBadRequest, "invalid_request", "BAD_USER_INPUT"},
-	auth.CodeInvalidToken:   {http.StatusUnauthorized, "invalid_token", "UNAUTHENTICATED"},
-	auth.CodeUnavailable:    {http.StatusServiceUnavailable, "", "RATE_LIMITED"},
-	auth.CodeInternal:       {http.StatusInternalServerError, "", "INTERNAL_SERVER_ERROR"},
+	auth.CodeInvalidRequest: {http.StatusBadRequest, "invalid_request"},
+	auth.CodeInvalidToken:   {http.StatusUnauthorized, "invalid_token"},
+	auth.CodeUnavailable:    {http.StatusServiceUnavailable, ""},
+	auth.CodeInternal:       {http.StatusInternalServerError, ""},
 }
 
-type graphqlErrorBody struct {
-	Errors []graphqlError `json:"errors"`
-}
+// RefuseFunc writes the body of a refused bearer token's response, in the
+// protected endpoint's own format (GraphQL's, for /query): the middleware
+// has set the status's headers (WWW-Authenticate, Retry-After); e is safe
+// to show, and requestID names the request for an internal error.
+type RefuseFunc func(w http.ResponseWriter, r *http.Request, status int, e *auth.Error, requestID string)
 
-type graphqlError struct {
-	Message    string         `json:"message"`
-	Extensions map[string]any `json:"extensions"`
-}
-
-// writeBearerError answers a request whose bearer token was refused.
-func writeBearerError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	ae, ok := errors.AsType[*auth.Error](err)
+// writeBearerError answers a request whose bearer token was refused: the
+// status and challenge of RFC 6750 section 3 here, the body by refuse.
+func writeBearerError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, refuse RefuseFunc, err error) {
+	ae, ok := auth.AsError(err)
 	mapped, known := bearerErrors[auth.ErrorCode(err)]
 	if !ok || !known || ae.Code == auth.CodeInternal {
 		ae, mapped = internalError(r, logger, err), bearerErrors[auth.CodeInternal]
 	}
-	ext := map[string]any{"code": mapped.graphqlCode}
 	h := w.Header()
 	switch {
 	case mapped.rfc6750 != "":
@@ -114,31 +107,6 @@ func writeBearerError(w http.ResponseWriter, r *http.Request, logger *slog.Logge
 			`", error_description="`+safeDescription(ae.Message)+`"`)
 	case ae.RetryAfter > 0:
 		h.Set("Retry-After", retryAfter(ae))
-		ext["retryAfter"], _ = strconv.Atoi(retryAfter(ae))
-	case ae.Code == auth.CodeInternal:
-		ext["requestId"] = auth.RequestID(r.Context())
 	}
-	writeJSON(w, mapped.status, graphqlContentType(r), graphqlErrorBody{
-		Errors: []graphqlError{{Message: ae.Message, Extensions: ext}},
-	})
-}
-
-// graphqlContentType is application/graphql-response+json when the request's
-// Accept header lists it (GraphQL over HTTP: clients that do, such as
-// Apollo Client 4, then read the body of a non-200 response), and
-// application/json otherwise.
-func graphqlContentType(r *http.Request) string {
-	for _, accept := range r.Header.Values("Accept") {
-		for part := range strings.SplitSeq(accept, ",") {
-			mediaType, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || mediaType != "application/graphql-response+json" {
-				continue
-			}
-			if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
-				continue
-			}
-			return "application/graphql-response+json"
-		}
-	}
-	return "application/json"
+	refuse(w, r, mapped.status, ae, RequestID(r.Context()))
 }

@@ -20,6 +20,9 @@ type Options struct {
 	Service *auth.Service
 	// GraphQL serves /query; it finds the bearer user in the context.
 	GraphQL http.Handler
+	// RefuseBearer writes the body of /query's answer to a refused bearer
+	// token, in GraphQL's format.
+	RefuseBearer RefuseFunc
 	// Ping checks that the database answers, for /healthz.
 	Ping func(context.Context) error
 	// CORSOrigins are the browser origins allowed to call the API; "*"
@@ -42,7 +45,7 @@ type Options struct {
 // answers other methods on these paths with 405 and an Allow header; /token
 // and /revoke do so themselves, to add their cache headers.
 func NewHandler(o Options) (http.Handler, error) {
-	withUser := bearer(o.Service, o.Logger)
+	withUser := bearer(o.Service, o.Logger, o.RefuseBearer)
 	graphql := noStoreAll(withUser(http.MaxBytesHandler(o.GraphQL, o.MaxQueryBytes)))
 
 	mux := http.NewServeMux()

@@ -12,33 +12,88 @@ import (
 	"authql/auth"
 )
 
-// requestInfo is what a request's handlers learn that its log line reports.
+// requestInfo is what the edge knows of a request beyond net/http: its id,
+// where it came from, and, once known, the user it acted for.
 type requestInfo struct {
+	id     string
+	origin auth.Origin
 	userID string
 }
 
 type requestInfoKey struct{}
 
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
 // setLogUser records the user a request acted for, for its log line.
 func setLogUser(ctx context.Context, userID string) {
-	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+	if info := infoFrom(ctx); info != nil {
 		info.userID = userID
 	}
 }
 
+// RequestID returns the id of the request of ctx (its X-Request-Id), or ""
+// outside a request.
+func RequestID(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// RequestOrigin returns where the request of ctx came from: the client
+// address that throttling counts (see clientAddr) and the User-Agent.
+func RequestOrigin(ctx context.Context) auth.Origin {
+	if info := infoFrom(ctx); info != nil {
+		return info.origin
+	}
+	return auth.Origin{}
+}
+
+// LogHandler wraps h so that every record logged with a request's context
+// names the request's id (request_id), unless it does already: the log
+// lines of the core and of GraphQL, which know nothing of request ids, can
+// then be tied to the request line and to the id a client was given.
+func LogHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		named := false
+		r.Attrs(func(a slog.Attr) bool {
+			named = a.Key == "request_id"
+			return !named
+		})
+		if !named {
+			r.AddAttrs(slog.String("request_id", id))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
 // logRequests gives each request an id, returned in the X-Request-Id header
-// and named by every log line and internal error of the request, puts the
-// client's address in the context, and logs one line per request. It logs
-// no header, query or body, so no token or password reaches the log.
+// and named by every log line and internal error of the request, records
+// where the request came from, and logs one line per request. It logs no
+// header, query or body, so no token or password reaches the log.
 func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := auth.NewID()[:16]
 		w.Header().Set("X-Request-Id", id)
 		addr := clientAddr(r, clientIPHeader)
-		info := &requestInfo{}
+		info := &requestInfo{id: id, origin: auth.Origin{ClientAddr: addr, UserAgent: r.UserAgent()}}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
-		ctx = auth.WithClientAddr(auth.WithRequestID(ctx, id), addr)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		attrs := []slog.Attr{

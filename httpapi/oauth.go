@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -52,7 +51,7 @@ type oauthErrorBody struct {
 // error that is not an *auth.Error, or is CodeInternal, is logged with the
 // request id, and the client gets only that id.
 func writeOAuthError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	ae, ok := errors.AsType[*auth.Error](err)
+	ae, ok := auth.AsError(err)
 	status, known := 0, false
 	if ok {
 		status, known = oauthStatus[ae.Code]
@@ -78,7 +77,7 @@ func writeOAuthError(w http.ResponseWriter, r *http.Request, logger *slog.Logger
 // internalError logs err under the request's id and returns what the client
 // may see of it.
 func internalError(r *http.Request, logger *slog.Logger, err error) *auth.Error {
-	id := auth.RequestID(r.Context())
+	id := RequestID(r.Context())
 	logger.ErrorContext(r.Context(), "internal error", "request_id", id,
 		"method", r.Method, "path", r.URL.Path, "err", err)
 	return auth.Errorf(auth.CodeInternal, "internal server error (request id %s)", id)

@@ -65,6 +65,7 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 	if err != nil {
 		return nil, err
 	}
+	origin := RequestOrigin(r.Context())
 	client, err := authenticateClient(r, form, svc)
 	if err != nil {
 		return nil, err
@@ -80,11 +81,11 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 			return nil, missing("password")
 		}
 		return svc.Login(r.Context(), auth.PasswordGrant{
-			Username:  form["username"],
-			Password:  form["password"],
-			Scope:     form["scope"],
-			Client:    client,
-			UserAgent: r.UserAgent(),
+			Username: form["username"],
+			Password: form["password"],
+			Scope:    form["scope"],
+			Client:   client,
+			Origin:   origin,
 		})
 	case "refresh_token":
 		if form["refresh_token"] == "" {
@@ -94,6 +95,7 @@ func token(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Gra
 			RefreshToken: form["refresh_token"],
 			Scope:        form["scope"],
 			Client:       client,
+			Origin:       origin,
 		})
 	default:
 		return nil, auth.Errorf(auth.CodeUnsupportedGrantType,
@@ -162,7 +164,7 @@ func authenticateClient(r *http.Request, form map[string]string, svc *auth.Servi
 	if id == "" && secret != "" {
 		return nil, auth.Errorf(auth.CodeInvalidClient, "client_secret without client_id")
 	}
-	return svc.AuthenticateClient(r.Context(), id, secret)
+	return svc.AuthenticateClient(r.Context(), id, secret, RequestOrigin(r.Context()))
 }
 
 // parseBasic decodes HTTP Basic client credentials (RFC 7617) whose parts

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package auth
+package bcryptpool
 
 // lowerThreadPriority does nothing where threads have no nice value of
 // their own.
