@@ -57,9 +57,9 @@ func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 	c := authtest.NewClock(time.Now().UTC())
 	cfg := defaultConfig()
 	cfg.dbPath = filepath.Join(t.TempDir(), "authql.db")
-	cfg.jwtSecret = testSecret
-	cfg.bcryptCost = 4
-	cfg.now = c.Now
+	cfg.auth.Secret = []byte(testSecret)
+	cfg.auth.BcryptCost = 4
+	cfg.auth.Now = c.Now
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -185,7 +185,7 @@ func TestBearer(t *testing.T) {
 
 // The audience claim is checked when one is configured.
 func TestBearerAudience(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.jwtAudience = "https://api.example.com" })
+	ta := newTestApp(t, func(c *config) { c.auth.Audience = "https://api.example.com" })
 	ta.addUser("alice", alicePassword)
 	valid := ta.login("alice", alicePassword).AccessToken
 	claims := claimsOf(t, valid)

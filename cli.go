@@ -259,7 +259,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return usageErrorf("unknown command %q; commands: %s", strings.Join(args, " "), commandNames())
 	}
 
-	var cfg config
+	cfg := defaultConfig()
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -280,13 +280,13 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cost, costSet := cfg.bcryptCost, flagSet(fs, "bcrypt-cost")
+	costGiven := flagSet(fs, "bcrypt-cost") || getenv("BCRYPT_COST") != ""
 	if !cmd.hashes {
 		// Nothing to hash: the cost only sets the dummy hash that the
 		// service makes at start, so make that cheap.
-		cost, costSet = bcrypt.MinCost, true
+		cfg.auth.BcryptCost, costGiven = bcrypt.MinCost, true
 	}
-	store, svc, err := openManagement(ctx, cfg.dbPath, cost, costSet, logger)
+	store, svc, err := openManagement(ctx, cfg, costGiven, logger)
 	if err != nil {
 		return err
 	}
@@ -300,31 +300,29 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// openManagement opens the database at path and builds a service that
+// openManagement opens the database of cfg and builds a service that
 // manages users and clients only: it holds no token keys, and makes and
-// stores none. New hashes get cost when costSet (BCRYPT_COST or
+// stores none. New hashes get cfg's cost when costGiven (BCRYPT_COST or
 // -bcrypt-cost was given), else the cost the server recorded, else the
 // default, so that the CLI's users cannot be told from the server's by the
 // time a password check takes.
-func openManagement(ctx context.Context, path string, cost int, costSet bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
-	store, err := db.Open(ctx, path)
+func openManagement(ctx context.Context, cfg config, costGiven bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
+	store, err := db.Open(ctx, cfg.dbPath, cfg.db)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
 	}
-	if !costSet {
+	sc := cfg.auth
+	if !costGiven {
 		stored, err := store.Setting(ctx, bcryptCostSetting)
 		if err != nil && !errors.Is(err, auth.ErrNotFound) {
 			store.Close()
 			return nil, nil, fmt.Errorf("read the server's bcrypt cost: %w", err)
 		}
 		if n, convErr := strconv.Atoi(string(stored)); err == nil && convErr == nil {
-			cost = n
+			sc.BcryptCost = n
 		}
 	}
-	cfg := defaultConfig()
-	cfg.bcryptCost = cost
-	sc := cfg.serviceConfig(nil, nil)
-	sc.Logger = logger
+	sc.Secret, sc.Logger = nil, logger
 	svc, err := auth.NewService(store, sc)
 	if err != nil {
 		store.Close()

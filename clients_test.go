@@ -293,7 +293,7 @@ func TestMetadata(t *testing.T) {
 		}
 	}
 
-	public := newTestApp(t, func(c *config) { c.publicURL = "https://auth.example.com/" })
+	public := newTestApp(t, func(c *config) { c.http.PublicURL = "https://auth.example.com/" })
 	if m := get(public, "internal:8080"); m["issuer"] != "https://auth.example.com" || m["token_endpoint"] != "https://auth.example.com/token" {
 		t.Errorf("with PUBLIC_URL: %v", m)
 	}
@@ -338,7 +338,7 @@ func TestMetadataForgedHostIsNotCachedForOthers(t *testing.T) {
 	})
 
 	t.Run("PUBLIC_URL", func(t *testing.T) {
-		ta := newTestApp(t, func(c *config) { c.publicURL = "https://auth.example.com" })
+		ta := newTestApp(t, func(c *config) { c.http.PublicURL = "https://auth.example.com" })
 		h, honest, _ := fetch(ta, "auth.example.com")
 		forgedHeader, forged, m := fetch(ta, "evil.example")
 		if forged != honest || strings.Contains(forged, "evil") || m["token_endpoint"] != "https://auth.example.com/token" {

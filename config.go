@@ -4,215 +4,178 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"authql/auth"
 	"authql/db"
+	"authql/graph"
+	"authql/httpapi"
 )
 
-// config is every setting of the README's configuration tables.
+// config is every setting of the README's configuration tables, each bound
+// straight into the options of the package that consumes it.
 type config struct {
-	addr        string
-	dbPath      string
-	jwtSecret   string
-	jwtIssuer   string
-	jwtAudience string
-	accessTTL   time.Duration
-	refreshTTL  time.Duration
-	reuseGrace  time.Duration
-	bcryptCost  int
-	signup      bool
-	corsOrigins string
-	publicURL   string
-	logFormat   string
-	clientIPHdr string
+	server serverOptions
+	dbPath string
+	db     db.Options // not settings: tests shorten the waits
+	pool   poolOptions
+	auth   auth.Config
+	http   httpapi.Options
+	graph  graph.Options
+}
 
-	loginUserLimit    auth.Limit
-	loginPairLimit    auth.Limit
-	loginAddrLimit    auth.Limit
-	clientAuthLimit   auth.Limit
-	signupAddrLimit   auth.Limit
-	bcryptConcurrency int
-	bcryptWait        time.Duration
-	maxQueryBytes     int64
+// serverOptions are the listener's and the http.Server's settings.
+type serverOptions struct {
+	addr              string
+	logFormat         string
 	maxHeaderBytes    int
-	maxQueryDepth     int
-	maxComplexity     int
-	maxAliases        int
-	introspection     bool
-	playground        bool
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
-
-	// Not settings: tests replace these.
-	now    func() time.Time
-	dbOpts db.Options
 }
 
-// defaultConfig returns the configuration with every setting at its default.
+// poolOptions size the bcrypt worker pool (auth/bcryptpool).
+type poolOptions struct {
+	workers int
+	wait    time.Duration
+}
+
+// setting is one row of the configuration: its flag, its environment
+// variable, its usage, its default, and how its text becomes the option it
+// is bound to. apply parses and checks the text, and says what form it
+// wants when the text is not one.
+type setting struct {
+	flag, env, usage string
+	def              string
+	apply            func(text string) error
+	// secret settings never show their value in a message.
+	secret bool
+}
+
+// settings are the rows, bound to c's fields.
+func (c *config) settings() []setting {
+	const forever = math.MaxInt
+	return []setting{
+		{flag: "addr", env: "ADDR", usage: "listen `address`", def: ":8080",
+			apply: stringInto(&c.server.addr, nonEmpty)},
+		{flag: "db", env: "DB_PATH", usage: "SQLite `file` (created with mode 0600 and migrated on start)", def: "authql.db",
+			apply: stringInto(&c.dbPath, fileName)},
+		{flag: "jwt-secret", env: "JWT_SECRET", secret: true,
+			usage: "HS256 `key`, at least 32 bytes (default: generated once, stored in the database)",
+			apply: secretInto(&c.auth.Secret, auth.MinSecretLen)},
+		{flag: "jwt-issuer", env: "JWT_ISSUER", usage: "iss claim, checked on every token", def: "authql",
+			apply: stringInto(&c.auth.Issuer, nonEmpty)},
+		{flag: "jwt-audience", env: "JWT_AUDIENCE", usage: "aud claim when set, checked on every token",
+			apply: stringInto(&c.auth.Audience, nil)},
+		{flag: "access-token-ttl", env: "ACCESS_TOKEN_TTL", usage: "access token lifetime", def: "15m",
+			apply: durationInto(&c.auth.AccessTokenTTL, positive)},
+		{flag: "refresh-token-ttl", env: "REFRESH_TOKEN_TTL", usage: "refresh token and session lifetime", def: "720h",
+			apply: durationInto(&c.auth.RefreshTokenTTL, positive)},
+		{flag: "refresh-reuse-grace", env: "REFRESH_REUSE_GRACE", def: "10s",
+			usage: "window in which a replayed refresh token is not treated as theft",
+			apply: durationInto(&c.auth.RefreshReuseGrace, notNegative)},
+		{flag: "bcrypt-cost", env: "BCRYPT_COST", usage: "bcrypt cost for new password hashes (4..31)", def: "12",
+			apply: intInto(&c.auth.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)},
+		{flag: "signup", env: "SIGNUP", usage: "whether the signup mutation is open", def: "true",
+			apply: negatedBoolInto(&c.auth.SignupClosed)},
+		{flag: "cors-origins", env: "CORS_ORIGINS", usage: "comma-separated allowed browser `origins`", def: "*",
+			apply: originsInto(&c.http.CORSOrigins)},
+		{flag: "public-url", env: "PUBLIC_URL",
+			usage: "base `URL` of the server in the OAuth2 metadata (default: from each request)",
+			apply: baseURLInto(&c.http.PublicURL)},
+		{flag: "log-format", env: "LOG_FORMAT", usage: "log format: text or json", def: "text",
+			apply: stringInto(&c.server.logFormat, oneOf("text", "json"))},
+		{flag: "client-ip-header", env: "CLIENT_IP_HEADER",
+			usage: "`header` in which a trusted proxy puts the client address, e.g. X-Forwarded-For (default: the connection's address)",
+			apply: stringInto(&c.http.ClientIPHeader, nil)},
+		{flag: "login-user-limit", env: "LOGIN_USER_LIMIT", def: auth.DefaultLoginUserLimit.String(),
+			usage: "failed logins allowed per username from addresses it did not log in from in 30 days, as `N/duration`",
+			apply: limitInto(&c.auth.LoginUserLimit)},
+		{flag: "login-user-addr-limit", env: "LOGIN_USER_ADDR_LIMIT", def: auth.DefaultLoginPairLimit.String(),
+			usage: "failed logins allowed per username and client address, as `N/duration`",
+			apply: limitInto(&c.auth.LoginPairLimit)},
+		{flag: "login-addr-limit", env: "LOGIN_ADDR_LIMIT", def: auth.DefaultLoginAddrLimit.String(),
+			usage: "failed logins and client authentications allowed per client address, as `N/duration`",
+			apply: limitInto(&c.auth.LoginAddrLimit)},
+		{flag: "client-auth-limit", env: "CLIENT_AUTH_LIMIT", def: auth.DefaultClientAuthLimit.String(),
+			usage: "failed client authentications allowed per client id, as `N/duration`",
+			apply: limitInto(&c.auth.ClientAuthLimit)},
+		{flag: "signup-addr-limit", env: "SIGNUP_ADDR_LIMIT", def: auth.DefaultSignupAddrLimit.String(),
+			usage: "signups allowed per client address, as `N/duration`",
+			apply: limitInto(&c.auth.SignupAddrLimit)},
+		{flag: "bcrypt-concurrency", env: "BCRYPT_CONCURRENCY", def: strconv.Itoa(runtime.NumCPU()),
+			usage: "bcrypt operations allowed at once (default: the number of CPUs)",
+			apply: intInto(&c.pool.workers, 1, forever)},
+		{flag: "bcrypt-wait", env: "BCRYPT_WAIT", usage: "how long a login waits for a bcrypt slot before 503", def: "1s",
+			apply: durationInto(&c.pool.wait, positive)},
+		{flag: "max-query-bytes", env: "MAX_QUERY_BYTES", usage: "largest /query request body", def: strconv.Itoa(128 << 10),
+			apply: int64Into(&c.http.MaxQueryBytes)},
+		{flag: "max-header-bytes", env: "MAX_HEADER_BYTES", usage: "largest request header block", def: strconv.Itoa(16 << 10),
+			apply: intInto(&c.server.maxHeaderBytes, 1, forever)},
+		{flag: "max-query-depth", env: "MAX_QUERY_DEPTH", usage: "deepest GraphQL selection nesting", def: "8",
+			apply: intInto(&c.graph.MaxDepth, 1, forever)},
+		{flag: "max-query-complexity", env: "MAX_QUERY_COMPLEXITY", usage: "most fields one GraphQL operation may resolve", def: "300",
+			apply: intInto(&c.graph.MaxComplexity, 1, forever)},
+		{flag: "max-aliases", env: "MAX_ALIASES", usage: "most aliased fields in one GraphQL operation", def: "30",
+			apply: intInto(&c.graph.MaxAliases, 1, forever)},
+		{flag: "introspection", env: "INTROSPECTION", usage: "whether GraphQL introspection is allowed", def: "true",
+			apply: boolInto(&c.graph.Introspection)},
+		{flag: "playground", env: "PLAYGROUND", usage: "whether GET / serves the GraphQL playground", def: "true",
+			apply: boolInto(&c.http.Playground)},
+		{flag: "read-header-timeout", env: "READ_HEADER_TIMEOUT", usage: "time allowed to send request headers", def: "5s",
+			apply: durationInto(&c.server.readHeaderTimeout, positive)},
+		{flag: "read-timeout", env: "READ_TIMEOUT", usage: "time allowed to send a whole request", def: "15s",
+			apply: durationInto(&c.server.readTimeout, positive)},
+		{flag: "write-timeout", env: "WRITE_TIMEOUT", usage: "time allowed to answer a request", def: "30s",
+			apply: durationInto(&c.server.writeTimeout, positive)},
+		{flag: "idle-timeout", env: "IDLE_TIMEOUT", usage: "how long an idle keep-alive connection stays open", def: "2m",
+			apply: durationInto(&c.server.idleTimeout, positive)},
+		{flag: "shutdown-timeout", env: "SHUTDOWN_TIMEOUT", usage: "how long SIGTERM waits for requests in flight", def: "15s",
+			apply: durationInto(&c.server.shutdownTimeout, positive)},
+	}
+}
+
+// defaultConfig returns the configuration with every setting at its
+// default.
 func defaultConfig() config {
 	var c config
-	c.bind(flag.NewFlagSet("", flag.ContinueOnError))
+	for _, s := range c.settings() {
+		if err := s.apply(s.def); err != nil {
+			panic(fmt.Sprintf("the default of %s: %v", s.env, err)) // a bug in the table
+		}
+	}
 	return c
 }
 
-// setting ties a flag to its environment variable.
-type setting struct {
-	env, flag string
-	define    func(fs *flag.FlagSet)
-}
-
-func (c *config) settings() []setting {
-	return []setting{
-		{"ADDR", "addr", func(fs *flag.FlagSet) { fs.StringVar(&c.addr, "addr", ":8080", "listen `address`") }},
-		{"DB_PATH", "db", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.dbPath, "db", "authql.db", "SQLite `file` (created and migrated on start)")
-		}},
-		{"JWT_SECRET", "jwt-secret", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 `key`, at least 32 bytes (default: generated once, stored in the database)")
-		}},
-		{"JWT_ISSUER", "jwt-issuer", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.jwtIssuer, "jwt-issuer", "authql", "iss claim, checked on every token")
-		}},
-		{"JWT_AUDIENCE", "jwt-audience", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.jwtAudience, "jwt-audience", "", "aud claim when set, checked on every token")
-		}},
-		{"ACCESS_TOKEN_TTL", "access-token-ttl", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.accessTTL, "access-token-ttl", 15*time.Minute, "access token lifetime")
-		}},
-		{"REFRESH_TOKEN_TTL", "refresh-token-ttl", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 720*time.Hour, "refresh token and session lifetime")
-		}},
-		{"BCRYPT_COST", "bcrypt-cost", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for new password hashes (4..31)")
-		}},
-		{"SIGNUP", "signup", func(fs *flag.FlagSet) {
-			fs.BoolVar(&c.signup, "signup", true, "whether the signup mutation is open")
-		}},
-		{"REFRESH_REUSE_GRACE", "refresh-reuse-grace", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.reuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a replayed refresh token is not treated as theft")
-		}},
-		{"CORS_ORIGINS", "cors-origins", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.corsOrigins, "cors-origins", "*", "comma-separated allowed browser `origins`")
-		}},
-		{"PUBLIC_URL", "public-url", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.publicURL, "public-url", "", "base `URL` of the server in the OAuth2 metadata (default: from each request)")
-		}},
-		{"LOG_FORMAT", "log-format", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-		}},
-		{"CLIENT_IP_HEADER", "client-ip-header", func(fs *flag.FlagSet) {
-			fs.StringVar(&c.clientIPHdr, "client-ip-header", "", "`header` in which a trusted proxy puts the client address, e.g. X-Forwarded-For (default: the connection's address)")
-		}},
-		{"LOGIN_USER_LIMIT", "login-user-limit", func(fs *flag.FlagSet) {
-			c.loginUserLimit = auth.DefaultLoginUserLimit
-			fs.Var(limitFlag{&c.loginUserLimit}, "login-user-limit", "failed logins allowed per username from addresses it did not log in from in 30 days, as `N/duration`")
-		}},
-		{"LOGIN_USER_ADDR_LIMIT", "login-user-addr-limit", func(fs *flag.FlagSet) {
-			c.loginPairLimit = auth.DefaultLoginPairLimit
-			fs.Var(limitFlag{&c.loginPairLimit}, "login-user-addr-limit", "failed logins allowed per username and client address, as `N/duration`")
-		}},
-		{"LOGIN_ADDR_LIMIT", "login-addr-limit", func(fs *flag.FlagSet) {
-			c.loginAddrLimit = auth.DefaultLoginAddrLimit
-			fs.Var(limitFlag{&c.loginAddrLimit}, "login-addr-limit", "failed logins and client authentications allowed per client address, as `N/duration`")
-		}},
-		{"CLIENT_AUTH_LIMIT", "client-auth-limit", func(fs *flag.FlagSet) {
-			c.clientAuthLimit = auth.DefaultClientAuthLimit
-			fs.Var(limitFlag{&c.clientAuthLimit}, "client-auth-limit", "failed client authentications allowed per client id, as `N/duration`")
-		}},
-		{"SIGNUP_ADDR_LIMIT", "signup-addr-limit", func(fs *flag.FlagSet) {
-			c.signupAddrLimit = auth.DefaultSignupAddrLimit
-			fs.Var(limitFlag{&c.signupAddrLimit}, "signup-addr-limit", "signups allowed per client address, as `N/duration`")
-		}},
-		{"BCRYPT_CONCURRENCY", "bcrypt-concurrency", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.bcryptConcurrency, "bcrypt-concurrency", runtime.NumCPU(), "bcrypt operations allowed at once (default: the number of CPUs)")
-		}},
-		{"BCRYPT_WAIT", "bcrypt-wait", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.bcryptWait, "bcrypt-wait", time.Second, "how long a login waits for a bcrypt slot before 503")
-		}},
-		{"MAX_QUERY_BYTES", "max-query-bytes", func(fs *flag.FlagSet) {
-			fs.Int64Var(&c.maxQueryBytes, "max-query-bytes", 128<<10, "largest /query request body")
-		}},
-		{"MAX_HEADER_BYTES", "max-header-bytes", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 16<<10, "largest request header block")
-		}},
-		{"MAX_QUERY_DEPTH", "max-query-depth", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.maxQueryDepth, "max-query-depth", 8, "deepest GraphQL selection nesting")
-		}},
-		{"MAX_QUERY_COMPLEXITY", "max-query-complexity", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.maxComplexity, "max-query-complexity", 300, "most fields one GraphQL operation may resolve")
-		}},
-		{"MAX_ALIASES", "max-aliases", func(fs *flag.FlagSet) {
-			fs.IntVar(&c.maxAliases, "max-aliases", 30, "most aliased fields in one GraphQL operation")
-		}},
-		{"INTROSPECTION", "introspection", func(fs *flag.FlagSet) {
-			fs.BoolVar(&c.introspection, "introspection", true, "whether GraphQL introspection is allowed")
-		}},
-		{"PLAYGROUND", "playground", func(fs *flag.FlagSet) {
-			fs.BoolVar(&c.playground, "playground", true, "whether GET / serves the GraphQL playground")
-		}},
-		{"READ_HEADER_TIMEOUT", "read-header-timeout", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 5*time.Second, "time allowed to send request headers")
-		}},
-		{"READ_TIMEOUT", "read-timeout", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.readTimeout, "read-timeout", 15*time.Second, "time allowed to send a whole request")
-		}},
-		{"WRITE_TIMEOUT", "write-timeout", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.writeTimeout, "write-timeout", 30*time.Second, "time allowed to answer a request")
-		}},
-		{"IDLE_TIMEOUT", "idle-timeout", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
-		}},
-		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", func(fs *flag.FlagSet) {
-			fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
-		}},
-	}
-}
-
-// limitFlag is an auth.Limit as a flag value.
-type limitFlag struct{ l *auth.Limit }
-
-func (f limitFlag) String() string {
-	if f.l == nil {
-		return ""
-	}
-	return f.l.String()
-}
-
-func (f limitFlag) Set(s string) error {
-	l, err := auth.ParseLimit(s)
-	if err == nil {
-		*f.l = l
-	}
-	return err
-}
-
-// bind defines the flags named in only (all when only is empty) on fs, with
-// their environment variables in the usage text.
+// bind defines on fs the flags of the settings named in only (all when only
+// is empty), with their environment variables in the usage text, and
+// returns the rows it bound. A flag records its text; parse applies it.
 func (c *config) bind(fs *flag.FlagSet, only ...string) []setting {
 	var bound []setting
 	for _, s := range c.settings() {
 		if len(only) > 0 && !slices.Contains(only, s.flag) {
 			continue
 		}
-		s.define(fs)
-		f := fs.Lookup(s.flag)
-		f.Usage += " [$" + s.env + "]"
+		isBool := s.def == "true" || s.def == "false"
+		fs.Var(&textValue{def: s.def, isBool: isBool}, s.flag, s.usage+" [$"+s.env+"]")
 		bound = append(bound, s)
 	}
 	return bound
 }
 
-// parse parses args into fs, then applies the environment to every bound
-// setting that args did not set (the flag wins), then checks the values. Each
-// error is a usageError naming the setting at fault, or flag.ErrHelp.
+// parse parses args into fs, takes the environment for every bound setting
+// that args did not set (the flag wins), and applies what was given to the
+// options. Each error is a usageError naming the setting, or flag.ErrHelp.
 func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -223,118 +186,215 @@ func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv 
 	if fs.NArg() > 0 {
 		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
-	onCommandLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var errs []error
 	for _, s := range bound {
-		v := getenv(s.env)
-		if onCommandLine[s.flag] || v == "" {
+		text, given := fs.Lookup(s.flag).Value.(*textValue).given()
+		if !given {
+			text, given = getenv(s.env), getenv(s.env) != ""
+		}
+		if !given {
 			continue
 		}
-		if err := fs.Set(s.flag, v); err != nil {
-			return usageErrorf("invalid %s %q: %v", s.env, v, err)
+		if err := s.apply(text); err != nil {
+			msg := fmt.Sprintf("invalid %s (-%s): %v", s.env, s.flag, err)
+			if !s.secret {
+				msg += fmt.Sprintf("; got %q", text)
+			}
+			errs = append(errs, errors.New(msg))
 		}
 	}
-	if err := c.validate(bound); err != nil {
-		return &usageError{err.Error()}
+	if len(errs) > 0 {
+		return &usageError{errors.Join(errs...).Error()}
 	}
 	return nil
 }
 
-// validate checks the values flag parsing cannot.
-func (c *config) validate(bound []setting) error {
-	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		for _, s := range bound {
-			if s.flag == flagName {
-				errs = append(errs, fmt.Errorf("invalid %s (-%s): %s", s.env, s.flag, fmt.Sprintf(format, args...)))
+// textValue is a flag that records the text it was given. A boolean one
+// may be given without a value (-signup means -signup=true).
+type textValue struct {
+	def, text   string
+	set, isBool bool
+}
+
+func (v *textValue) IsBoolFlag() bool { return v.isBool }
+
+func (v *textValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.def
+}
+
+func (v *textValue) Set(s string) error {
+	v.text, v.set = s, true
+	return nil
+}
+
+func (v *textValue) given() (string, bool) { return v.text, v.set }
+
+// The parsers. Each returns an apply function bound to p, whose error says
+// what form the text should have.
+
+func stringInto(p *string, check func(string) error) func(string) error {
+	return func(s string) error {
+		if check != nil {
+			if err := check(s); err != nil {
+				return err
 			}
 		}
+		*p = s
+		return nil
 	}
-	if c.addr == "" {
-		bad("addr", "must not be empty")
-	}
-	if c.dbPath == "" || c.dbPath == ":memory:" {
-		bad("db", "must name a file")
-	}
-	if c.jwtSecret != "" && len(c.jwtSecret) < auth.MinSecretLen {
-		bad("jwt-secret", "is %d bytes; it must be at least %d", len(c.jwtSecret), auth.MinSecretLen)
-	}
-	if c.jwtIssuer == "" {
-		bad("jwt-issuer", "must not be empty")
-	}
-	if c.accessTTL <= 0 {
-		bad("access-token-ttl", "must be positive")
-	}
-	if c.refreshTTL <= 0 {
-		bad("refresh-token-ttl", "must be positive")
-	}
-	if c.reuseGrace < 0 {
-		bad("refresh-reuse-grace", "must not be negative")
-	}
-	if c.bcryptCost < 4 || c.bcryptCost > 31 {
-		bad("bcrypt-cost", "is %d; it must be 4..31", c.bcryptCost)
-	}
-	if _, err := c.origins(); err != nil {
-		bad("cors-origins", "%v", err)
-	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		bad("log-format", "is %q; it must be text or json", c.logFormat)
-	}
-	positive := map[string]int64{
-		"bcrypt-concurrency": int64(c.bcryptConcurrency), "max-query-bytes": c.maxQueryBytes,
-		"max-header-bytes": int64(c.maxHeaderBytes), "max-query-depth": int64(c.maxQueryDepth),
-		"max-query-complexity": int64(c.maxComplexity), "max-aliases": int64(c.maxAliases),
-		"read-header-timeout": int64(c.readHeaderTimeout), "read-timeout": int64(c.readTimeout),
-		"write-timeout": int64(c.writeTimeout), "idle-timeout": int64(c.idleTimeout),
-		"shutdown-timeout": int64(c.shutdownTimeout), "bcrypt-wait": int64(c.bcryptWait),
-	}
-	for name, v := range positive {
-		if v <= 0 {
-			bad(name, "must be positive")
-		}
-	}
-	if u, err := url.Parse(c.publicURL); c.publicURL != "" &&
-		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
-		bad("public-url", "%q is not an absolute http(s) URL without query or fragment", c.publicURL)
-	}
-	return errors.Join(errs...)
 }
 
-// origins parses CORS_ORIGINS: "*" or comma-separated scheme://host[:port].
-func (c *config) origins() ([]string, error) {
-	var out []string
-	for o := range strings.SplitSeq(c.corsOrigins, ",") {
-		o = strings.TrimSpace(o)
-		if o == "*" {
+func nonEmpty(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func fileName(s string) error {
+	if s == "" || s == ":memory:" {
+		return errors.New("must name a file") // every pooled connection would get its own :memory:
+	}
+	return nil
+}
+
+func oneOf(choices ...string) func(string) error {
+	return func(s string) error {
+		if !slices.Contains(choices, s) {
+			return fmt.Errorf("want one of %s", strings.Join(choices, ", "))
+		}
+		return nil
+	}
+}
+
+func secretInto(p *[]byte, minLen int) func(string) error {
+	return func(s string) error {
+		if s != "" && len(s) < minLen {
+			return fmt.Errorf("is %d bytes; it must be at least %d", len(s), minLen)
+		}
+		*p = []byte(s)
+		return nil
+	}
+}
+
+// A duration's lower bound.
+const (
+	positive    = time.Nanosecond
+	notNegative = time.Duration(0)
+)
+
+func durationInto(p *time.Duration, min time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New("want a duration such as 15m, 90s or 720h")
+		}
+		if d < min {
+			if min == notNegative {
+				return errors.New("must not be negative")
+			}
+			return errors.New("must be positive")
+		}
+		*p = d
+		return nil
+	}
+}
+
+func intInto(p *int, lo, hi int) func(string) error {
+	form := fmt.Sprintf("want an integer %d..%d", lo, hi)
+	if hi == math.MaxInt {
+		form = fmt.Sprintf("want an integer of at least %d", lo)
+	}
+	return func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return errors.New(form)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func int64Into(p *int64) func(string) error {
+	return func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return errors.New("want a positive integer (bytes)")
+		}
+		*p = n
+		return nil
+	}
+}
+
+func boolInto(p *bool) func(string) error {
+	return func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*p = b
+		return nil
+	}
+}
+
+// negatedBoolInto binds a setting that says yes to an option that says no.
+func negatedBoolInto(p *bool) func(string) error {
+	var b bool
+	apply := boolInto(&b)
+	return func(s string) error {
+		if err := apply(s); err != nil {
+			return err
+		}
+		*p = !b
+		return nil
+	}
+}
+
+func limitInto(p *auth.Limit) func(string) error {
+	return func(s string) error {
+		l, err := auth.ParseLimit(s)
+		if err != nil {
+			return err
+		}
+		*p = l
+		return nil
+	}
+}
+
+// originsInto parses "*" or comma-separated scheme://host[:port].
+func originsInto(p *[]string) func(string) error {
+	return func(s string) error {
+		var out []string
+		for o := range strings.SplitSeq(s, ",") {
+			o = strings.TrimSpace(o)
+			if o != "*" {
+				u, err := url.Parse(o)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+					return fmt.Errorf("%q is not an origin: want * or origins such as https://app.example.com", o)
+				}
+			}
 			out = append(out, o)
-			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
-		}
-		out = append(out, o)
+		*p = out
+		return nil
 	}
-	return out, nil
 }
 
-func (c *config) serviceConfig(secret, refreshSecret []byte) auth.Config {
-	return auth.Config{
-		Secret:            secret,
-		RefreshSecret:     refreshSecret,
-		Issuer:            c.jwtIssuer,
-		Audience:          c.jwtAudience,
-		AccessTokenTTL:    c.accessTTL,
-		RefreshTokenTTL:   c.refreshTTL,
-		RefreshReuseGrace: c.reuseGrace,
-		BcryptCost:        c.bcryptCost,
-		LoginUserLimit:    c.loginUserLimit,
-		LoginPairLimit:    c.loginPairLimit,
-		LoginAddrLimit:    c.loginAddrLimit,
-		ClientAuthLimit:   c.clientAuthLimit,
-		SignupAddrLimit:   c.signupAddrLimit,
-		SignupClosed:      !c.signup,
-		Now:               c.now,
+// baseURLInto parses an absolute http(s) URL without query or fragment, and
+// drops a trailing slash; empty means none.
+func baseURLInto(p *string) func(string) error {
+	return func(s string) error {
+		if s != "" {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return errors.New("want an absolute http(s) URL without query or fragment, such as https://auth.example.com")
+			}
+		}
+		*p = strings.TrimSuffix(s, "/")
+		return nil
 	}
 }
 

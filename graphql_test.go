@@ -182,7 +182,7 @@ func TestGraphQLForbiddenListsRequiredScopes(t *testing.T) {
 }
 
 func TestGraphQLSignupClosed(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.signup = false })
+	ta := newTestApp(t, func(c *config) { c.auth.SignupClosed = true })
 	_, resp := ta.graphql("", `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
 		map[string]any{"p": alicePassword})
 	if code := resp.code(t); code != "FORBIDDEN" {

@@ -44,8 +44,8 @@ func wantThrottled(t *testing.T, resp *http.Response, body []byte) {
 // TestThrottleLogins is RFC 6749 section 4.3.2's brute-force protection.
 func TestThrottleLogins(t *testing.T) {
 	limits := func(c *config) {
-		c.loginUserLimit = auth.Limit{N: 3, Per: time.Minute}
-		c.loginAddrLimit = auth.Limit{N: 8, Per: time.Minute}
+		c.auth.LoginUserLimit = auth.Limit{N: 3, Per: time.Minute}
+		c.auth.LoginAddrLimit = auth.Limit{N: 8, Per: time.Minute}
 	}
 
 	t.Run("real and unknown usernames alike", func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestThrottleLogins(t *testing.T) {
 	})
 
 	t.Run("trusted proxy header", func(t *testing.T) {
-		ta := newTestApp(t, limits, func(c *config) { c.clientIPHdr = "X-Forwarded-For" })
+		ta := newTestApp(t, limits, func(c *config) { c.http.ClientIPHeader = "X-Forwarded-For" })
 		for i := range 8 {
 			ta.wrongLogin(fmt.Sprintf("user%d", i), http.Header{"X-Forwarded-For": {"198.51.100.9, 203.0.113.7"}})
 		}
@@ -161,12 +161,12 @@ func TestThrottleLogins(t *testing.T) {
 // gets 503 for what cannot wait, and token-only requests are still served.
 func TestBcryptBound(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
-		c.bcryptCost = 10
-		c.bcryptConcurrency = 1
-		c.bcryptWait = 5 * time.Millisecond
-		c.loginUserLimit = auth.Limit{N: 1000, Per: time.Minute}
-		c.loginPairLimit = auth.Limit{N: 1000, Per: time.Minute}
-		c.loginAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.auth.BcryptCost = 10
+		c.pool.workers = 1
+		c.pool.wait = 5 * time.Millisecond
+		c.auth.LoginUserLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.auth.LoginPairLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.auth.LoginAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
 	})
 	ta.addUser("alice", alicePassword)
 	token := ta.login("alice", alicePassword).AccessToken
@@ -208,8 +208,8 @@ func TestBcryptBound(t *testing.T) {
 // the name is taken, and nothing fails inside.
 func TestConcurrentSignupsOfOneUsername(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
-		c.bcryptWait = time.Minute
-		c.signupAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
+		c.pool.wait = time.Minute
+		c.auth.SignupAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
 	})
 	const n = 200
 	codes := make(chan string, n)
@@ -275,7 +275,7 @@ func TestBusyDatabase(t *testing.T) {
 	dbPath := ""
 	ta := newTestApp(t, func(c *config) {
 		dbPath = c.dbPath
-		c.dbOpts = db.Options{BusyTimeout: 50 * time.Millisecond, WriteWait: 300 * time.Millisecond}
+		c.db = db.Options{BusyTimeout: 50 * time.Millisecond, WriteWait: 300 * time.Millisecond}
 	})
 	ta.addUser("alice", alicePassword)
 	access := ta.login("alice", alicePassword).AccessToken
@@ -312,7 +312,7 @@ func TestBusyDatabase(t *testing.T) {
 // TestRequestBounds sends oversized and abusive requests; each gets a clear
 // error, and the server keeps serving.
 func TestRequestBounds(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.maxQueryBytes = 4096 })
+	ta := newTestApp(t, func(c *config) { c.http.MaxQueryBytes = 4096 })
 	ta.addUser("alice", alicePassword)
 	post := func(body string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", strings.NewReader(body))
@@ -357,7 +357,7 @@ func TestRequestBounds(t *testing.T) {
 	}
 
 	t.Run("depth", func(t *testing.T) {
-		shallow := newTestApp(t, func(c *config) { c.maxQueryDepth = 3 })
+		shallow := newTestApp(t, func(c *config) { c.graph.MaxDepth = 3 })
 		_, resp := shallow.graphql("", `{ users { edges { node { id } } } }`, nil)
 		if code := resp.code(t); code != "DEPTH_LIMIT_EXCEEDED" {
 			t.Errorf("depth 4 over a limit of 3: %+v", resp.Errors)
@@ -370,7 +370,7 @@ func TestRequestBounds(t *testing.T) {
 		}
 	})
 	t.Run("complexity", func(t *testing.T) {
-		small := newTestApp(t, func(c *config) { c.maxComplexity = 5 })
+		small := newTestApp(t, func(c *config) { c.graph.MaxComplexity = 5 })
 		req, _ := http.NewRequest(http.MethodPost, small.URL+"/query", strings.NewReader(
 			`{"query":"{ users { edges { node { id username email fullName disabled } } } }"}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -379,7 +379,7 @@ func TestRequestBounds(t *testing.T) {
 		}
 	})
 	t.Run("introspection and playground off", func(t *testing.T) {
-		closed := newTestApp(t, func(c *config) { c.introspection, c.playground = false, false })
+		closed := newTestApp(t, func(c *config) { c.graph.Introspection, c.http.Playground = false, false })
 		_, resp := closed.graphql("", `{ __schema { types { name } } }`, nil)
 		if code := resp.code(t); code != "INTROSPECTION_DISABLED" {
 			t.Errorf("introspection off: %+v", resp)
@@ -426,7 +426,7 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
 
-	listed := newTestApp(t, func(c *config) { c.corsOrigins = "https://app.example.com" })
+	listed := newTestApp(t, func(c *config) { c.http.CORSOrigins = []string{"https://app.example.com"} })
 	for origin, want := range map[string]string{"https://app.example.com": "https://app.example.com", "https://evil.example.com": ""} {
 		req := mustRequest(t, http.MethodOptions, listed.URL+"/query")
 		req.Header.Set("Origin", origin)

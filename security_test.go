@@ -110,7 +110,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 					t.Fatal(err)
 				}
 				cfg := defaultConfig()
-				cfg.dbPath, cfg.jwtSecret, cfg.bcryptCost = path, testSecret, 4
+				cfg.dbPath, cfg.auth.Secret, cfg.auth.BcryptCost = path, []byte(testSecret), 4
 				_, err = newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 				if err == nil {
 					t.Fatal("the server started on a database that others may read or write")
@@ -147,7 +147,7 @@ func TestSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 		t.Run(fmt.Sprintf("JWT_SECRET set: %v", configured), func(t *testing.T) {
 			ta := newTestApp(t, func(c *config) {
 				if !configured {
-					c.jwtSecret = ""
+					c.auth.Secret = nil
 				}
 			})
 			ta.addUser("alice", alicePassword)
@@ -258,9 +258,9 @@ func (ta *testApp) loginFrom(addr, username, password string) (*http.Response, [
 // looks exactly like a throttled unknown one.
 func TestAttackerCannotLockUserOut(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
-		c.clientIPHdr = "X-Forwarded-For"
-		c.loginUserLimit = auth.Limit{N: 3, Per: time.Minute}
-		c.loginPairLimit = auth.Limit{N: 3, Per: time.Minute}
+		c.http.ClientIPHeader = "X-Forwarded-For"
+		c.auth.LoginUserLimit = auth.Limit{N: 3, Per: time.Minute}
+		c.auth.LoginPairLimit = auth.Limit{N: 3, Per: time.Minute}
 	})
 	ta.addUser("alice", alicePassword)
 	const home, home6, attacker, attacker2, newPlace = "203.0.113.1", "2001:db8:1:2::1", "198.51.100.2", "198.51.100.3", "192.0.2.3"
@@ -311,8 +311,8 @@ func TestAttackerCannotLockUserOut(t *testing.T) {
 // every signup executed counts against its address, aliases included.
 func TestSignupIsThrottledPerAddress(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
-		c.clientIPHdr = "X-Forwarded-For"
-		c.signupAddrLimit = auth.Limit{N: 3, Per: time.Hour}
+		c.http.ClientIPHeader = "X-Forwarded-For"
+		c.auth.SignupAddrLimit = auth.Limit{N: 3, Per: time.Hour}
 	})
 	ta.addUser("alice", alicePassword)
 	var doc strings.Builder
@@ -348,9 +348,9 @@ func TestSignupIsThrottledPerAddress(t *testing.T) {
 // the right secret waits.
 func TestClientSecretGuessingIsThrottled(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
-		c.clientIPHdr = "X-Forwarded-For"
-		c.clientAuthLimit = auth.Limit{N: 3, Per: time.Minute}
-		c.loginAddrLimit = auth.Limit{N: 5, Per: time.Minute}
+		c.http.ClientIPHeader = "X-Forwarded-For"
+		c.auth.ClientAuthLimit = auth.Limit{N: 3, Per: time.Minute}
+		c.auth.LoginAddrLimit = auth.Limit{N: 5, Per: time.Minute}
 	})
 	ta.registerClient(auth.NewClient{ID: "app", Secret: appSecret})
 	post := func(path, addr string, form url.Values, authorization string) (*http.Response, []byte) {
@@ -398,7 +398,7 @@ func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 		}
 	}
 	store.Close()
-	ta := newTestApp(t, func(c *config) { c.dbPath, c.bcryptCost = path, 6 })
+	ta := newTestApp(t, func(c *config) { c.dbPath, c.auth.BcryptCost = path, 6 })
 
 	fastest := func(name string) time.Duration {
 		best := time.Hour
@@ -443,7 +443,7 @@ func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 // authentication, refresh token reuse and administrative changes each leave
 // a structured line with the request id and the client address.
 func TestSecurityEventsAreLogged(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.loginUserLimit = auth.Limit{N: 1, Per: time.Minute} })
+	ta := newTestApp(t, func(c *config) { c.auth.LoginUserLimit = auth.Limit{N: 1, Per: time.Minute} })
 	alice := ta.addUser("alice", alicePassword)
 	ta.addUser("admin", alicePassword, "users:write", "users:read")
 	ta.registerClient(auth.NewClient{ID: "app", Secret: appSecret})

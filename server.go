@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -44,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) > 1 && args[1] != "" && args[1][0] != '-' {
 		return runCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	}
-	var cfg config
+	cfg := defaultConfig()
 	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -64,24 +63,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // serve runs the server until ctx is done, then lets requests in flight
 // finish.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	logger := newLogger(cfg.logFormat, stderr)
+	logger := newLogger(cfg.server.logFormat, stderr)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	so := cfg.server
+	ln, err := net.Listen("tcp", so.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s (ADDR): %w", cfg.addr, err)
+		return fmt.Errorf("listen on %s (ADDR): %w", so.addr, err)
 	}
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: cfg.readHeaderTimeout,
-		ReadTimeout:       cfg.readTimeout,
-		WriteTimeout:      cfg.writeTimeout,
-		IdleTimeout:       cfg.idleTimeout,
-		MaxHeaderBytes:    cfg.maxHeaderBytes,
+		ReadHeaderTimeout: so.readHeaderTimeout,
+		ReadTimeout:       so.readTimeout,
+		WriteTimeout:      so.writeTimeout,
+		IdleTimeout:       so.idleTimeout,
+		MaxHeaderBytes:    so.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "authql listening on %s\n", baseURL(ln.Addr()))
@@ -93,9 +93,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), so.shutdownTimeout)
 	defer cancel()
-	logger.Info("shutting down; finishing requests in flight", "timeout", cfg.shutdownTimeout)
+	logger.Info("shutting down; finishing requests in flight", httpapi.Milliseconds("timeout_ms", so.shutdownTimeout))
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -163,31 +163,12 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	origins, err := cfg.origins()
-	if err != nil {
-		pool.Close()
-		store.Close()
-		return nil, err
-	}
-	handler, err := httpapi.NewHandler(httpapi.Options{
-		Service: svc,
-		GraphQL: graph.NewHandler(svc, logger, graph.Options{
-			Introspection: cfg.introspection,
-			MaxDepth:      cfg.maxQueryDepth,
-			MaxComplexity: cfg.maxComplexity,
-			MaxAliases:    cfg.maxAliases,
-			Origin:        httpapi.RequestOrigin,
-			RequestID:     httpapi.RequestID,
-		}),
-		RefuseBearer:   graph.WriteAuthError,
-		Ping:           store.Ping,
-		CORSOrigins:    origins,
-		PublicURL:      strings.TrimSuffix(cfg.publicURL, "/"),
-		ClientIPHeader: cfg.clientIPHdr,
-		MaxQueryBytes:  cfg.maxQueryBytes,
-		Playground:     cfg.playground,
-		Logger:         logger,
-	})
+	gql := cfg.graph
+	gql.Origin, gql.RequestID = httpapi.RequestOrigin, httpapi.RequestID
+	edge := cfg.http
+	edge.Service, edge.GraphQL, edge.RefuseBearer = svc, graph.NewHandler(svc, logger, gql), graph.WriteAuthError
+	edge.Ping, edge.Logger = store.Ping, logger
+	handler, err := httpapi.NewHandler(edge)
 	if err != nil {
 		pool.Close()
 		store.Close()
@@ -210,17 +191,18 @@ func (a *app) Close() error {
 // bcrypt pool, which the caller closes after the service's last use. It
 // records the configured bcrypt cost, which the CLI then hashes at.
 func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *bcryptpool.Pool, *auth.Service, error) {
-	store, err := db.Open(ctx, cfg.dbPath, cfg.dbOpts)
+	store, err := db.Open(ctx, cfg.dbPath, cfg.db)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
 	}
-	pool, err := bcryptpool.New(cfg.bcryptConcurrency, cfg.bcryptWait)
+	pool, err := bcryptpool.New(cfg.pool.workers, cfg.pool.wait)
 	if err != nil {
 		store.Close()
 		return nil, nil, nil, err
 	}
 	svc, err := func() (*auth.Service, error) {
-		secret := []byte(cfg.jwtSecret)
+		sc := cfg.auth
+		secret := sc.Secret
 		if len(secret) == 0 {
 			if secret, err = store.Secret(ctx, "jwt_secret", auth.GenerateSecret); err != nil {
 				return nil, fmt.Errorf("read the stored JWT secret: %w", err)
@@ -230,12 +212,11 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		if err != nil {
 			return nil, fmt.Errorf("read the stored refresh token secret: %w", err)
 		}
-		if err := store.SetSetting(ctx, bcryptCostSetting, []byte(strconv.Itoa(cfg.bcryptCost))); err != nil {
+		if err := store.SetSetting(ctx, bcryptCostSetting, []byte(strconv.Itoa(sc.BcryptCost))); err != nil {
 			return nil, fmt.Errorf("record the bcrypt cost: %w", err)
 		}
-		sc := cfg.serviceConfig(secret, refreshSecret)
-		sc.Logger = logger
-		sc.BcryptPool = pool
+		sc.Secret, sc.RefreshSecret = secret, refreshSecret
+		sc.Logger, sc.BcryptPool = logger, pool
 		svc, err := auth.NewService(store, sc)
 		if err != nil {
 			return nil, err

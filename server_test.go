@@ -166,7 +166,7 @@ func TestConfigErrors(t *testing.T) {
 
 // A flag wins over its environment variable.
 func TestConfigFlagWinsOverEnv(t *testing.T) {
-	var cfg config
+	cfg := defaultConfig()
 	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
 	bound := cfg.bind(fs)
 	env := map[string]string{"BCRYPT_COST": "3", "ACCESS_TOKEN_TTL": "5m", "SIGNUP": "false"}
@@ -174,9 +174,9 @@ func TestConfigFlagWinsOverEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.bcryptCost != 10 || cfg.accessTTL != 5*time.Minute || cfg.signup || cfg.refreshTTL != 720*time.Hour {
-		t.Errorf("config = cost %d, ttl %v, signup %v, refresh %v; want 10, 5m, false, 720h",
-			cfg.bcryptCost, cfg.accessTTL, cfg.signup, cfg.refreshTTL)
+	if a := cfg.auth; a.BcryptCost != 10 || a.AccessTokenTTL != 5*time.Minute || !a.SignupClosed || a.RefreshTokenTTL != 720*time.Hour {
+		t.Errorf("config = cost %d, ttl %v, signup closed %v, refresh %v; want 10, 5m, true, 720h",
+			a.BcryptCost, a.AccessTokenTTL, a.SignupClosed, a.RefreshTokenTTL)
 	}
 }
 
@@ -202,4 +202,38 @@ func mustRequest(tb testing.TB, method, url string) *http.Request {
 		tb.Fatal(err)
 	}
 	return req
+}
+
+// A boolean setting given as a bare flag means true; every setting names
+// its expected form when its value has another.
+func TestConfigForms(t *testing.T) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+	bound := cfg.bind(fs)
+	if err := cfg.parse(fs, bound, []string{"-introspection", "-playground=false"}, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.graph.Introspection || cfg.http.Playground {
+		t.Errorf("introspection %v, playground %v; want true, false", cfg.graph.Introspection, cfg.http.Playground)
+	}
+	for env, want := range map[string]string{
+		"BCRYPT_COST":      `invalid BCRYPT_COST (-bcrypt-cost): want an integer 4..31; got "abc"`,
+		"ACCESS_TOKEN_TTL": `invalid ACCESS_TOKEN_TTL (-access-token-ttl): want a duration such as 15m`,
+		"SIGNUP":           `invalid SIGNUP (-signup): want true or false; got "abc"`,
+		"LOGIN_USER_LIMIT": `invalid LOGIN_USER_LIMIT (-login-user-limit): want N/duration, such as "10/15m"; got "abc"`,
+		"MAX_QUERY_BYTES":  `invalid MAX_QUERY_BYTES (-max-query-bytes): want a positive integer (bytes); got "abc"`,
+		"LOG_FORMAT":       `invalid LOG_FORMAT (-log-format): want one of text, json; got "abc"`,
+		"PUBLIC_URL":       `invalid PUBLIC_URL (-public-url): want an absolute http(s) URL`,
+		"JWT_SECRET":       `invalid JWT_SECRET (-jwt-secret): is 3 bytes; it must be at least 32`,
+	} {
+		cfg := defaultConfig()
+		fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+		err := cfg.parse(fs, cfg.bind(fs), nil, func(k string) string { return map[string]string{env: "abc"}[k] })
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=abc: %v; want %q", env, err, want)
+		}
+		if env == "JWT_SECRET" && err != nil && strings.Contains(err.Error(), "abc") {
+			t.Errorf("the error shows the secret: %v", err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"authql/auth"
 )
@@ -36,6 +37,7 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "n
 // everyone else. So it is then private to the client that asked, and says
 // that it varies by Host, for any cache that keys it by path alone.
 func metadataHandler(svc *auth.Service, publicURL string, logger *slog.Logger) http.Handler {
+	publicURL = strings.TrimSuffix(publicURL, "/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scopes, err := svc.SupportedScopes(r.Context())
 		if err != nil {
