@@ -3,67 +3,21 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"authql/auth"
 	"authql/auth/authtest"
-	"authql/db"
 )
 
-// testConfig is a service configuration for tests: the cheapest bcrypt cost
-// and a fixed clock.
-func testConfig(c *authtest.Clock) auth.Config {
-	return auth.Config{
-		Secret:            []byte("0123456789abcdef0123456789abcdef"),
-		RefreshSecret:     []byte("refresh-derivation-secret-of-32-bytes"),
-		Issuer:            "authql-test",
-		AccessTokenTTL:    15 * time.Minute,
-		RefreshTokenTTL:   24 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second,
-		BcryptCost:        4,
-		Now:               c.Now,
-	}
-}
-
-// mustOpenDB opens a new database file in a temporary directory.
-func mustOpenDB(tb testing.TB) *db.DB {
-	tb.Helper()
-	store, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "authql.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	return store
-}
-
-// mustService returns a service over a new database, its store and its
-// clock; edit may change the configuration.
-func mustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.DB, *authtest.Clock) {
-	tb.Helper()
-	c := authtest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	cfg := testConfig(c)
-	for _, e := range edit {
-		e(&cfg)
-	}
-	store := mustOpenDB(tb)
-	svc, err := auth.NewService(store, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return svc, store, c
-}
-
-func mustCreateUser(tb testing.TB, svc *auth.Service, username, password string, scopes ...string) *auth.User {
-	tb.Helper()
-	u, err := svc.CreateUser(context.Background(), auth.NewUser{Username: username, Password: password, Scopes: scopes})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return u
-}
+// Shorthands for the shared helpers of authtest.
+var (
+	testConfig     = authtest.Config
+	mustOpenDB     = authtest.MustOpenDB
+	mustService    = authtest.MustService
+	mustCreateUser = authtest.MustCreateUser
+)
 
 func mustLogin(tb testing.TB, svc *auth.Service, username, password string) *auth.Grant {
 	tb.Helper()
