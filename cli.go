@@ -9,6 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,15 +34,29 @@ type command struct {
 	// hashes says that the command hashes a password or secret, and so
 	// takes -bcrypt-cost.
 	hashes bool
-	define func(fs *flag.FlagSet) action
+	// database says what the command does with the database: only migrate
+	// creates one; version needs none.
+	database databaseUse
+	define   func(fs *flag.FlagSet) action
 }
+
+type databaseUse int
+
+const (
+	existingDatabase databaseUse = iota // refuse a database that does not exist
+	createDatabase
+	noDatabase
+)
 
 type action func(ctx context.Context, svc *auth.Service, cio cliIO) error
 
-// cliIO is where a command reads secrets and writes its answer.
+// cliIO is where a command reads secrets, writes its answer, and finds the
+// database it opened (nil for a command that needs none).
 type cliIO struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	store          *db.DB
+	dbPath         string
 }
 
 // commands are every CLI command. They work beside a running server on the
@@ -68,7 +85,7 @@ var commands = []command{
 					Password: password,
 					Email:    *email,
 					FullName: *fullName,
-					Scopes:   splitList(*scopes),
+					Scopes:   noteNewScopes(ctx, svc, cio, splitList(*scopes)),
 				})
 				if err != nil {
 					return err
@@ -129,7 +146,7 @@ var commands = []command{
 				if err != nil {
 					return err
 				}
-				if u, err = svc.SetUserScopes(ctx, auth.Operator, u.ID, splitList(*scopes)); err != nil {
+				if u, err = svc.SetUserScopes(ctx, auth.Operator, u.ID, noteNewScopes(ctx, svc, cio, splitList(*scopes))); err != nil {
 					return err
 				}
 				fmt.Fprintf(cio.stdout, "scopes of %s: %q\n", u.Username, auth.FormatScope(u.Scopes))
@@ -164,6 +181,25 @@ var commands = []command{
 		},
 	},
 	{
+		name:     "user delete",
+		synopsis: "-username NAME",
+		about:    "Deletes a user with its sessions: its tokens stop working at once.",
+		define: func(fs *flag.FlagSet) action {
+			username := usernameFlag(fs)
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				u, err := userNamed(ctx, svc, *username)
+				if err != nil {
+					return err
+				}
+				if err := svc.DeleteUser(ctx, auth.Operator, u.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "deleted user %s (id %s) and ended its sessions\n", u.Username, u.ID)
+				return nil
+			}
+		},
+	},
+	{
 		name:     "client add",
 		synopsis: "-id ID [-public] [-grants GRANTS] [-scopes SCOPES] < secret",
 		about: "Registers an OAuth2 client. A confidential client's secret is read from stdin;\n" +
@@ -186,7 +222,7 @@ var commands = []command{
 					}
 				}
 				c, err := svc.RegisterClient(ctx, auth.NewClient{
-					ID: *id, Secret: secret, GrantTypes: splitList(*grants), Scopes: splitList(*scopes),
+					ID: *id, Secret: secret, GrantTypes: splitList(*grants), Scopes: noteNewScopes(ctx, svc, cio, splitList(*scopes)),
 				})
 				if err != nil {
 					return err
@@ -237,6 +273,57 @@ var commands = []command{
 	},
 }
 
+func init() {
+	commands = append(commands, command{
+		name:     "migrate",
+		synopsis: "",
+		about:    "Creates the database, or upgrades it to this version's schema, and exits.",
+		database: createDatabase,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				fmt.Fprintf(cio.stdout, "the database %s is ready\n", cio.dbPath)
+				return nil
+			}
+		},
+	}, command{
+		name:     "version",
+		synopsis: "",
+		about:    "Prints the version, the source revision and the Go version of this binary.",
+		database: noDatabase,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				fmt.Fprintln(cio.stdout, versionLine())
+				return nil
+			}
+		},
+	})
+}
+
+// versionLine describes the binary from its build information: the module
+// version (a tag, or "(devel)" for a build from a working tree), the VCS
+// revision and time, whether the tree had changes, and the Go version.
+func versionLine() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "authql (no build information)"
+	}
+	line := "authql " + info.Main.Version
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		line += " revision " + rev
+		if t := settings["vcs.time"]; t != "" {
+			line += " (" + t + ")"
+		}
+		if settings["vcs.modified"] == "true" {
+			line += " with uncommitted changes"
+		}
+	}
+	return line + " " + info.GoVersion
+}
+
 // commandNames lists the commands for error messages.
 func commandNames() string {
 	names := make([]string, len(commands))
@@ -246,17 +333,41 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-// runCommand runs the CLI command that args name.
-func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	name := strings.Join(args[:min(2, len(args))], " ")
-	var cmd *command
+// findCommand returns the command that args name and the arguments after
+// its name. For a group alone ("user", "user -h") it returns a usage error
+// listing the group's commands, or nil with the list printed for -h.
+func findCommand(args []string, stderr io.Writer) (*command, []string, error) {
 	for i := range commands {
-		if commands[i].name == name {
-			cmd = &commands[i]
+		words := strings.Fields(commands[i].name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			return &commands[i], args[len(words):], nil
 		}
 	}
+	var group []string
+	for _, c := range commands {
+		if rest, ok := strings.CutPrefix(c.name, args[0]+" "); ok {
+			group = append(group, rest)
+		}
+	}
+	if len(group) == 0 {
+		return nil, nil, usageErrorf("unknown command %q; commands: %s", strings.Join(args, " "), commandNames())
+	}
+	list := fmt.Sprintf("authql %s COMMAND: one of %s (authql %s COMMAND -h for each)", args[0], strings.Join(group, ", "), args[0])
+	if len(args) > 1 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
+		fmt.Fprintln(stderr, list)
+		return nil, nil, nil
+	}
+	if len(args) > 1 {
+		return nil, nil, usageErrorf("unknown command %q; %s", strings.Join(args[:2], " "), list)
+	}
+	return nil, nil, &usageError{list}
+}
+
+// runCommand runs the CLI command that args name.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd, rest, err := findCommand(args, stderr)
 	if cmd == nil {
-		return usageErrorf("unknown command %q; commands: %s", strings.Join(args, " "), commandNames())
+		return err
 	}
 
 	cfg := defaultConfig()
@@ -271,27 +382,38 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if cmd.hashes {
 		settings = append(settings, "bcrypt-cost")
 	}
-	bound := cfg.bind(fs, settings...)
-	if err := cfg.parse(fs, bound, args[2:], getenv); err != nil {
+	var bound []setting
+	if cmd.database != noDatabase {
+		bound = cfg.bind(fs, settings...)
+	}
+	if err := cfg.parse(fs, bound, rest, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
 
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	costGiven := flagSet(fs, "bcrypt-cost") || getenv("BCRYPT_COST") != ""
-	if !cmd.hashes {
-		// Nothing to hash: the cost only sets the dummy hash that the
-		// service makes at start, so make that cheap.
-		cfg.auth.BcryptCost, costGiven = bcrypt.MinCost, true
+	cio := cliIO{stdin: stdin, stdout: stdout, stderr: stderr}
+	var svc *auth.Service
+	if cmd.database != noDatabase {
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		costGiven := flagSet(fs, "bcrypt-cost") || getenv("BCRYPT_COST") != ""
+		if !cmd.hashes {
+			// Nothing to hash: the cost only sets the dummy hash that the
+			// service makes at start, so make that cheap.
+			cfg.auth.BcryptCost, costGiven = bcrypt.MinCost, true
+		}
+		cfg.db.MustExist = cmd.database == existingDatabase
+		var err error
+		if cio.store, svc, err = openManagement(ctx, cfg, costGiven, logger); err != nil {
+			return err
+		}
+		defer cio.store.Close()
+		if cio.dbPath, err = filepath.Abs(cfg.dbPath); err != nil {
+			cio.dbPath = cfg.dbPath
+		}
 	}
-	store, svc, err := openManagement(ctx, cfg, costGiven, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := run(ctx, svc, cliIO{stdin: stdin, stdout: stdout, stderr: stderr}); err != nil {
+	if err := run(ctx, svc, cio); err != nil {
 		if ae, ok := errors.AsType[*auth.Error](err); ok && ae.Code != auth.CodeInternal {
 			return fmt.Errorf("%s: %s", cmd.name, ae.Message)
 		}
@@ -374,6 +496,22 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// noteNewScopes returns scopes, after telling the operator on stderr which
+// of them no user or client has yet: a scope is any well-formed word, so a
+// typo ("user:read" for "users:read") would otherwise be granted silently.
+func noteNewScopes(ctx context.Context, svc *auth.Service, cio cliIO, scopes []string) []string {
+	known, err := svc.SupportedScopes(ctx)
+	if err != nil {
+		return scopes // the command itself will report the database's trouble
+	}
+	for _, sc := range scopes {
+		if auth.ValidScopeToken(sc) && !slices.Contains(known, sc) {
+			fmt.Fprintf(cio.stderr, "note: no user or client has the scope %q yet; check its spelling\n", sc)
+		}
+	}
+	return scopes
 }
 
 // splitList splits a space- or comma-separated list.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -155,6 +156,9 @@ func TestCLIBesideRunningServer(t *testing.T) {
 
 func TestCLIErrors(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	if _, errOut, code := cliRun(t, dbPath, "", "migrate"); code != 0 {
+		t.Fatal(errOut)
+	}
 	if _, errOut, code := cliRun(t, dbPath, alicePassword, "user", "add", "-username", "alice"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -165,7 +169,7 @@ func TestCLIErrors(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{"unknown command", "", []string{"user", "delete"}, 2, "unknown command"},
+		{"unknown command", "", []string{"user", "frob"}, 2, "unknown command"},
 		{"no username", alicePassword, []string{"user", "add"}, 2, "-username is required"},
 		{"no password", "", []string{"user", "add", "-username", "bob"}, 2, "no password on stdin"},
 		{"common password", "password1\n", []string{"user", "add", "-username", "bob"}, 1, "most common"},
@@ -211,6 +215,10 @@ func meStatus(t *testing.T, base, accessToken string) int {
 
 func TestUserAddCommand(t *testing.T) {
 	env := map[string]string{"DB_PATH": filepath.Join(t.TempDir(), "authql.db"), "BCRYPT_COST": "4"}
+	if err := run(context.Background(), []string{"authql", "migrate"}, func(k string) string { return env[k] },
+		strings.NewReader(""), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	userAdd := func(stdin string, args ...string) (string, error) {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), append([]string{"authql", "user", "add"}, args...),

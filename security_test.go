@@ -84,6 +84,9 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 
 	t.Run("created by the CLI", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "authql.db")
+		if _, errOut, code := cliRun(t, path, "", "migrate"); code != 0 {
+			t.Fatalf("migrate: %d %s", code, errOut)
+		}
 		if _, errOut, code := cliRun(t, path, alicePassword, "user", "add", "-username", "alice"); code != 0 {
 			t.Fatalf("user add: %d %s", code, errOut)
 		}

@@ -43,6 +43,9 @@ type UserStore interface {
 	// its sessions at now and moves its credential version on. It returns
 	// the updated user or ErrNotFound.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*User, error)
+	// DeleteUser deletes user id with its sessions, refresh tokens and
+	// login addresses, or returns ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
 	// UpdateUserScopes calls update with the scopes granted to user id and
 	// stores the scopes it returns, in one transaction, so that no other
 	// change comes between the two. An error of update is returned as is.

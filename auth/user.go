@@ -208,6 +208,26 @@ func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID stri
 	return u, err
 }
 
+// DeleteUser deletes user userID for by, who needs ScopeUsersWrite, with
+// every session of the user, so that its tokens stop working at once. An
+// unknown user is CodeInvalidRequest; deleting oneself is CodeForbidden.
+func (s *Service) DeleteUser(ctx context.Context, by *Identity, userID string) error {
+	if err := RequireScopes(by, ScopeUsersWrite); err != nil {
+		return err
+	}
+	if by.isUser(userID) {
+		return Errorf(CodeForbidden, "you may not delete yourself")
+	}
+	err := s.store.DeleteUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return fieldError("id", "no user with that id")
+	}
+	if err == nil {
+		s.auditEvent(ctx, by, "user deleted; its sessions ended", "user_deleted", "user_id", userID)
+	}
+	return err
+}
+
 // SetUserScopes replaces the scopes granted to user userID, for by. The
 // Operator may grant any scope. A user needs ScopeUsersWrite, may add or
 // remove only scopes that their own token carries, and may not change their

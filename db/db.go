@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -34,7 +35,14 @@ type Options struct {
 	// and runs; default 5s. Past either, the write fails with auth.ErrBusy,
 	// which clients get as 503 with Retry-After.
 	WriteWait time.Duration
+	// MustExist refuses to create the database: Open fails with
+	// ErrNoDatabase when there is no file at the path.
+	MustExist bool
 }
+
+// ErrNoDatabase is returned by Open with Options.MustExist when the file
+// does not exist.
+var ErrNoDatabase = errors.New("no database")
 
 // DB is an open authql database: one connection that does every write, so
 // that writes queue in Go instead of failing with "database is locked", and a
@@ -64,6 +72,16 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 		}
 		if opt.WriteWait > 0 {
 			o.WriteWait = opt.WriteWait
+		}
+		o.MustExist = o.MustExist || opt.MustExist
+	}
+	if o.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			abs, absErr := filepath.Abs(path)
+			if absErr != nil {
+				abs = path
+			}
+			return nil, fmt.Errorf("%w at %s: start the server once, or run 'authql migrate', to create it", ErrNoDatabase, abs)
 		}
 	}
 	if err := createPrivate(path); err != nil {
@@ -107,10 +125,15 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 // umask, typically 0644, and it holds password hashes and secrets.
 func createPrivate(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, fs.ErrExist):
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("create %s: the directory %s does not exist", path, dir)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("create %s: the directory %s is not writable by this user", path, dir)
+	case err != nil:
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	return f.Close()
