@@ -21,7 +21,7 @@ type Options struct {
 	// GraphQL serves /query; it finds the bearer user in the context.
 	GraphQL http.Handler
 	// RefuseBearer writes the body of /query's answer to a refused bearer
-	// token, in GraphQL's format.
+	// token, in GraphQL's format; also that of /query/'s 404.
 	RefuseBearer RefuseFunc
 	// Ping checks that the database answers, for /healthz.
 	Ping func(context.Context) error
@@ -66,17 +66,51 @@ func NewHandler(o Options) (http.Handler, error) {
 	mux.Handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
 	mux.Handle("GET /healthz", health(o.Ping))
 
+	// Each path with a trailing slash, as a client or a proxy's
+	// configuration may add by mistake: 404 in the endpoint's own error
+	// format, naming the path meant, where ServeMux's plain text would fail
+	// to parse in an OAuth2 or GraphQL client and hide the cause. Only for
+	// the methods the endpoint takes (/token and /revoke take all): with a
+	// pattern for every method, ServeMux would redirect PUT /query, which
+	// has no route, to /query/, instead of answering 405.
+	queryNotFound := didYouMean("/query", graphqlNotFound(o.RefuseBearer))
+	mux.Handle("GET /query/{$}", queryNotFound)
+	mux.Handle("POST /query/{$}", queryNotFound)
+	mux.Handle("/token/{$}", didYouMean("/token", oauthNotFound))
+	mux.Handle("/revoke/{$}", didYouMean("/revoke", oauthNotFound))
+	mux.Handle("GET /.well-known/oauth-authorization-server/{$}", didYouMean("/.well-known/oauth-authorization-server", oauthNotFound))
+	mux.Handle("GET /healthz/{$}", didYouMean("/healthz", healthNotFound))
+
 	var h http.Handler = mux
 	h = cors.New(cors.Options{
 		AllowedOrigins: o.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		AllowedHeaders: corsAllowedHeaders,
+		ExposedHeaders: corsExposedHeaders,
 		MaxAge:         600,
 	}).Handler(h)
 	h = securityHeaders(h)
 	h = logRequests(o.Logger, o.ClientIPHeader, h)
 	return h, nil
 }
+
+// corsAllowedHeaders are the request headers a browser may send cross-origin
+// (the preflight's Access-Control-Request-Headers): the bearer token and the
+// JSON body's type, and what GraphQL clients add on their own: Apollo
+// Client's apollographql-client-name and -version (with its clientAwareness
+// option), the X-Requested-With of XMLHttpRequest-era libraries, and
+// Accept, which a browser preflights when its value is not CORS-safelisted
+// (over 128 bytes, or with a byte the Fetch standard calls unsafe).
+var corsAllowedHeaders = []string{
+	"Authorization", "Content-Type", "Accept", "X-Requested-With",
+	"Apollographql-Client-Name", "Apollographql-Client-Version",
+}
+
+// corsExposedHeaders are the response headers browser code may read beyond
+// the CORS-safelisted ones: the bearer challenge (RFC 6750 section 3), which
+// tells an expired token from a malformed one; the request id that names an
+// internal error in the log; and how long to wait after a 429 or 503.
+var corsExposedHeaders = []string{"WWW-Authenticate", "X-Request-Id", "Retry-After"}
 
 // noStoreAll marks every answer of next, whoever wrote it, as one no cache may
 // keep (RFC 9111 section 5.2.2.5). /query answers are personal (me, a user's
@@ -105,4 +139,39 @@ func health(ping func(context.Context) error) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
 	})
+}
+
+// didYouMean answers a path that names no endpoint but one close to meant:
+// 404, written by notFound in that endpoint's format, with a message that
+// names meant.
+func didYouMean(meant string, notFound func(w http.ResponseWriter, r *http.Request, msg string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, r, "no endpoint at "+r.URL.Path+"; did you mean "+meant+"?")
+	})
+}
+
+// oauthNotFound writes a 404 as the OAuth2 endpoints write their errors
+// (RFC 6749 section 5.2): invalid_request, with their cache headers.
+func oauthNotFound(w http.ResponseWriter, r *http.Request, msg string) {
+	noStore(w.Header())
+	writeJSON(w, http.StatusNotFound, "application/json", oauthErrorBody{
+		Error:       string(auth.CodeInvalidRequest),
+		Description: safeDescription(msg),
+	})
+}
+
+// graphqlNotFound writes a 404 in GraphQL's format, by refuse: the code of
+// invalid_request (BAD_USER_INPUT), as application/graphql-response+json
+// when the request accepts it.
+func graphqlNotFound(refuse RefuseFunc) func(w http.ResponseWriter, r *http.Request, msg string) {
+	return func(w http.ResponseWriter, r *http.Request, msg string) {
+		w.Header().Set("Cache-Control", "no-store")
+		refuse(w, r, http.StatusNotFound, auth.Errorf(auth.CodeInvalidRequest, "%s", msg), RequestID(r.Context()))
+	}
+}
+
+// healthNotFound writes a 404 in /healthz's format.
+func healthNotFound(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusNotFound, "application/json", map[string]string{"status": "not_found", "error": msg})
 }
