@@ -57,13 +57,15 @@ func requireTool(t *testing.T, name string) string {
 }
 
 // missing fails the test under CI, whose .ci/run installs everything, and
-// otherwise skips it loudly, so that `go test ./...` still passes on a
-// machine with only Go.
+// otherwise skips it loudly, so that the tests still pass on a machine with
+// only Go. The reason goes to stderr, which plain `go test ./...` hides for
+// a passing package, and to the skip message, which the README's test
+// command (gotestsum) lists in its summary.
 func missing(t *testing.T, what string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is missing; .ci/run must install it", what)
 	}
-	fmt.Fprintf(os.Stderr, "\n*** SKIPPING %s: %s is missing. Install it to run the real-client tests (see README). ***\n\n", t.Name(), what)
-	t.Skipf("%s is missing", what)
+	fmt.Fprintf(os.Stderr, "\n*** SKIPPING %s: %s is missing. Install it to run this test (see README, Quick start). ***\n\n", t.Name(), what)
+	t.Skipf("%s is missing; install it to run this test (README, Quick start)", what)
 }
