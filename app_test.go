@@ -20,6 +20,8 @@ import (
 
 const testSecret = "a test secret of at least thirty-two bytes"
 
+const alicePassword = "correct horse battery staple"
+
 // syncBuffer collects the server's log lines from concurrent requests.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -176,6 +178,46 @@ func (ta *testApp) graphql(token, query string, vars map[string]any) (*http.Resp
 		ta.t.Fatalf("GraphQL response %d is not JSON: %s", resp.StatusCode, raw)
 	}
 	return resp, out
+}
+
+// wantMe checks that accessToken is username's, by the me query.
+func wantMe(tb testing.TB, ta *testApp, accessToken, username string) {
+	tb.Helper()
+	_, resp := ta.graphql(accessToken, `{ me { username } }`, nil)
+	var me struct{ Username string }
+	decode(tb, resp, "me", &me)
+	if me.Username != username {
+		tb.Errorf("me = %+v (errors %+v); want %s", me, resp.Errors, username)
+	}
+}
+
+// oauthError is an RFC 6749 section 5.2 error body.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// wantOAuth checks status, error code and cache headers of an OAuth2
+// endpoint's response.
+func wantOAuth(t *testing.T, resp *http.Response, body []byte, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("status = %d; want %d (%s)", resp.StatusCode, status, body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" {
+		t.Errorf("cache headers = %q %q", resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"))
+	}
+	if code == "" {
+		return
+	}
+	var e oauthError
+	json.Unmarshal(body, &e)
+	if e.Error != code || e.Description == "" {
+		t.Errorf("body = %s; want error %s with a description", body, code)
+	}
+	if code == "invalid_client" && resp.Header.Get("WWW-Authenticate") != `Basic realm="authql"` {
+		t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+	}
 }
 
 // decode unmarshals the data field name of r into v.

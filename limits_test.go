@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,120 +40,37 @@ func wantThrottled(t *testing.T, resp *http.Response, body []byte) {
 	}
 }
 
-// TestThrottleLogins is RFC 6749 section 4.3.2's brute-force protection.
-func TestThrottleLogins(t *testing.T) {
-	limits := func(c *config) {
+// TestThrottleAliasedLogins: login mutations aliased in one GraphQL
+// request each count against the username's bucket, and those after the
+// limit are RATE_LIMITED with retryAfter. (Throttling over /token is
+// httpapi's TestThrottleLogins.)
+func TestThrottleAliasedLogins(t *testing.T) {
+	ta := newTestApp(t, func(c *config) {
 		c.auth.LoginUserLimit = auth.Limit{N: 3, Per: time.Minute}
 		c.auth.LoginAddrLimit = auth.Limit{N: 8, Per: time.Minute}
+	})
+	ta.addUser("alice", alicePassword)
+	var b strings.Builder
+	b.WriteString("mutation {")
+	for i := range 20 {
+		fmt.Fprintf(&b, ` l%d: login(username: "alice", password: "wrong %d") { accessToken }`, i, i)
 	}
-
-	t.Run("real and unknown usernames alike", func(t *testing.T) {
-		ta := newTestApp(t, limits)
-		ta.addUser("alice", alicePassword)
-		var answers [2][]string
-		for i, name := range []string{"alice", "nobody"} {
-			for range 4 {
-				resp, body := ta.wrongLogin(name, nil)
-				answers[i] = append(answers[i], fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Retry-After"), body))
+	b.WriteString(" }")
+	_, resp := ta.graphql("", b.String(), nil)
+	codes := map[string]int{}
+	for _, e := range resp.Errors {
+		codes[e.Extensions["code"].(string)]++
+		if e.Extensions["code"] == "RATE_LIMITED" {
+			if n, _ := e.Extensions["retryAfter"].(float64); n < 1 {
+				t.Errorf("retryAfter = %v", e.Extensions["retryAfter"])
 			}
 		}
-		for i := range answers[0] {
-			if answers[0][i] != answers[1][i] {
-				t.Errorf("attempt %d: real %s; unknown %s", i+1, answers[0][i], answers[1][i])
-			}
-		}
-		if !strings.HasPrefix(answers[0][3], "429") {
-			t.Errorf("4th failure: %s; want 429", answers[0][3])
-		}
-		resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
-		wantThrottled(t, resp, body) // even the right password, until the bucket refills
-		ta.clock.Advance(20 * time.Second)
-		ta.login("alice", alicePassword)
-	})
-
-	t.Run("success resets the username", func(t *testing.T) {
-		ta := newTestApp(t, limits)
-		ta.addUser("alice", alicePassword)
-		for round := range 3 {
-			for range 2 {
-				resp, body := ta.wrongLogin("alice", nil)
-				wantOAuth(t, resp, body, 400, "invalid_grant")
-			}
-			ta.login("alice", alicePassword)
-			_ = round
-		}
-	})
-
-	t.Run("aliased logins each count", func(t *testing.T) {
-		ta := newTestApp(t, limits)
-		ta.addUser("alice", alicePassword)
-		var b strings.Builder
-		b.WriteString("mutation {")
-		for i := range 20 {
-			fmt.Fprintf(&b, ` l%d: login(username: "alice", password: "wrong %d") { accessToken }`, i, i)
-		}
-		b.WriteString(" }")
-		_, resp := ta.graphql("", b.String(), nil)
-		codes := map[string]int{}
-		for _, e := range resp.Errors {
-			codes[e.Extensions["code"].(string)]++
-			if e.Extensions["code"] == "RATE_LIMITED" {
-				if n, _ := e.Extensions["retryAfter"].(float64); n < 1 {
-					t.Errorf("retryAfter = %v", e.Extensions["retryAfter"])
-				}
-			}
-		}
-		if codes["INVALID_GRANT"] != 3 || codes["RATE_LIMITED"] != 17 {
-			t.Errorf("codes = %v; want 3 INVALID_GRANT and 17 RATE_LIMITED", codes)
-		}
-		resp2, body := ta.wrongLogin("alice", nil)
-		wantThrottled(t, resp2, body)
-	})
-
-	t.Run("per client address", func(t *testing.T) {
-		ta := newTestApp(t, limits)
-		spoof := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
-		for i := range 8 {
-			resp, body := ta.wrongLogin(fmt.Sprintf("user%d", i), spoof)
-			wantOAuth(t, resp, body, 400, "invalid_grant")
-		}
-		// X-Forwarded-For is not trusted by default: same address.
-		resp, body := ta.wrongLogin("someone-else", http.Header{"X-Forwarded-For": {"198.51.100.1"}})
-		wantThrottled(t, resp, body)
-	})
-
-	t.Run("successes do not use up the address", func(t *testing.T) {
-		ta := newTestApp(t, limits)
-		var wg sync.WaitGroup
-		for i := range 5 { // below both limits in flight at once
-			name := fmt.Sprintf("client%d", i)
-			ta.addUser(name, alicePassword)
-			wg.Go(func() {
-				for range 10 {
-					resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {name}, "password": {alicePassword}})
-					if resp.StatusCode != 200 {
-						t.Errorf("concurrent login: %d %s", resp.StatusCode, body)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		for i := range 8 {
-			resp, body := ta.wrongLogin(fmt.Sprintf("user%d", i), nil)
-			wantOAuth(t, resp, body, 400, "invalid_grant")
-		}
-	})
-
-	t.Run("trusted proxy header", func(t *testing.T) {
-		ta := newTestApp(t, limits, func(c *config) { c.http.ClientIPHeader = "X-Forwarded-For" })
-		for i := range 8 {
-			ta.wrongLogin(fmt.Sprintf("user%d", i), http.Header{"X-Forwarded-For": {"198.51.100.9, 203.0.113.7"}})
-		}
-		resp, body := ta.wrongLogin("user9", http.Header{"X-Forwarded-For": {"203.0.113.7"}})
-		wantThrottled(t, resp, body)
-		resp, body = ta.wrongLogin("user9", http.Header{"X-Forwarded-For": {"203.0.113.8"}})
-		wantOAuth(t, resp, body, 400, "invalid_grant")
-	})
+	}
+	if codes["INVALID_GRANT"] != 3 || codes["RATE_LIMITED"] != 17 {
+		t.Errorf("codes = %v; want 3 INVALID_GRANT and 17 RATE_LIMITED", codes)
+	}
+	resp2, body := ta.wrongLogin("alice", nil)
+	wantThrottled(t, resp2, body)
 }
 
 // TestBcryptBound: with one bcrypt slot and a short wait, a storm of logins
@@ -163,7 +79,10 @@ func TestBcryptBound(t *testing.T) {
 	ta := newTestApp(t, func(c *config) {
 		c.auth.BcryptCost = 10
 		c.pool.workers = 1
-		c.pool.wait = 5 * time.Millisecond
+		// Long enough that the worker, a thread at a lower priority, is
+		// back for its next job even while other packages' tests load both
+		// CPUs; far shorter than a cost-10 hash, so the storm must wait.
+		c.pool.wait = 100 * time.Millisecond
 		c.auth.LoginUserLimit = auth.Limit{N: 1000, Per: time.Minute}
 		c.auth.LoginPairLimit = auth.Limit{N: 1000, Per: time.Minute}
 		c.auth.LoginAddrLimit = auth.Limit{N: 1000, Per: time.Minute}
@@ -194,13 +113,20 @@ func TestBcryptBound(t *testing.T) {
 	for s := range statuses {
 		count[s]++
 	}
-	if count[503] == 0 || count[400] == 0 || count[400]+count[503] != storm {
-		t.Errorf("statuses = %v; want some 400 and some 503", count)
-	}
+	// The one worker checks some password, the storm's or the GraphQL
+	// logins' (whichever reached it first), and refuses what cannot wait.
+	checked := count[400]
 	for _, e := range resp.Errors {
-		if c := e.Extensions["code"]; c != "INVALID_GRANT" && c != "RATE_LIMITED" {
+		switch e.Extensions["code"] {
+		case "INVALID_GRANT":
+			checked++
+		case "RATE_LIMITED":
+		default:
 			t.Errorf("GraphQL login under load: %+v", e)
 		}
+	}
+	if count[503] == 0 || checked == 0 || count[400]+count[503] != storm {
+		t.Errorf("statuses = %v, %d passwords checked; want some 400 and some 503", count, checked)
 	}
 }
 
@@ -234,38 +160,6 @@ func TestConcurrentSignupsOfOneUsername(t *testing.T) {
 	if count["OK"] != 1 || count["BAD_USER_INPUT:username"] != n-1 {
 		t.Errorf("outcomes = %v; want 1 OK and %d BAD_USER_INPUT on username", count, n-1)
 	}
-}
-
-// TestConcurrentRefreshesOverHTTP: fifty clients refresh one token at once;
-// all get the same new token and the session lives on.
-func TestConcurrentRefreshesOverHTTP(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	tok := ta.login("alice", alicePassword)
-	const n = 50
-	results := make(chan string, n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
-			var got tokens
-			json.Unmarshal(body, &got)
-			results <- fmt.Sprint(resp.StatusCode, " ", got.RefreshToken)
-		})
-	}
-	wg.Wait()
-	close(results)
-	first := ""
-	for r := range results {
-		if first == "" {
-			first = r
-		}
-		if r != first || !strings.HasPrefix(r, "200 ") {
-			t.Fatalf("refresh results differ: %q vs %q", r, first)
-		}
-	}
-	resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {strings.TrimPrefix(first, "200 ")}})
-	wantOAuth(t, resp, body, 200, "")
 }
 
 // TestBusyDatabase: while another process holds the write lock, writes fail
@@ -394,48 +288,6 @@ func TestRequestBounds(t *testing.T) {
 			t.Errorf("introspection on: %+v", resp.Errors)
 		}
 	})
-}
-
-// TestSecurityHeaders: every response carries them; the playground page gets
-// a policy that allows its own inline script by hash, and nothing inline
-// else.
-func TestSecurityHeaders(t *testing.T) {
-	ta := newTestApp(t)
-	for _, path := range []string{"/", "/healthz", "/query?query=%7B__typename%7D", "/.well-known/oauth-authorization-server", "/nope"} {
-		resp, _ := ta.do(mustRequest(t, http.MethodGet, ta.URL+path))
-		for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
-			if got := resp.Header.Get(k); got != want {
-				t.Errorf("%s: %s = %q; want %q", path, k, got, want)
-			}
-		}
-		csp := resp.Header.Get("Content-Security-Policy")
-		switch {
-		case path == "/" && (!strings.Contains(csp, "script-src 'self' 'sha256-") || strings.Contains(csp, "cdn") || strings.Contains(csp, "script-src 'unsafe-inline'")):
-			t.Errorf("playground CSP = %q", csp)
-		case path != "/" && csp != "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'":
-			t.Errorf("%s: CSP = %q", path, csp)
-		}
-	}
-	req := mustRequest(t, http.MethodOptions, ta.URL+"/query")
-	req.Header.Set("Origin", "https://app.example.com")
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
-	resp, _ := ta.do(req)
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Max-Age") == "" ||
-		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
-		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
-	}
-
-	listed := newTestApp(t, func(c *config) { c.http.CORSOrigins = []string{"https://app.example.com"} })
-	for origin, want := range map[string]string{"https://app.example.com": "https://app.example.com", "https://evil.example.com": ""} {
-		req := mustRequest(t, http.MethodOptions, listed.URL+"/query")
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		resp, _ := listed.do(req)
-		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
-			t.Errorf("origin %s: Allow-Origin %q; want %q", origin, got, want)
-		}
-	}
 }
 
 // introspectionQuery is graphql-js's getIntrospectionQuery() with every

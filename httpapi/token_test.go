@@ -1,28 +1,30 @@
-package main
+package httpapi_test
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
-)
 
-const alicePassword = "correct horse battery staple"
+	"authql/auth"
+)
 
 // TestTokenWithOAuth2Client drives /token with golang.org/x/oauth2, the
 // reference form client: the password grant, a refresh through a
 // TokenSource, and errors as RetrieveError.
 func TestTokenWithOAuth2Client(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword, "users:read")
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ta.Client())
+	s := newServer(t)
+	s.addUser("alice", alicePassword, "users:read")
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, s.Client())
 
 	for _, tc := range []struct {
 		name     string
@@ -37,7 +39,7 @@ func TestTokenWithOAuth2Client(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := &oauth2.Config{
 				ClientID: tc.clientID,
-				Endpoint: oauth2.Endpoint{TokenURL: ta.URL + "/token", AuthStyle: tc.style},
+				Endpoint: oauth2.Endpoint{TokenURL: s.URL + "/token", AuthStyle: tc.style},
 			}
 			tok, err := conf.PasswordCredentialsToken(ctx, "alice", alicePassword)
 			if err != nil {
@@ -53,7 +55,7 @@ func TestTokenWithOAuth2Client(t *testing.T) {
 			if d := time.Until(tok.Expiry); d < 14*time.Minute || d > 15*time.Minute {
 				t.Errorf("expiry in %v; want about 15m", d)
 			}
-			wantMe(t, ta, tok.AccessToken, "alice")
+			wantUser(t, s, tok.AccessToken, "alice")
 
 			stale := *tok
 			stale.Expiry = time.Now().Add(-time.Minute)
@@ -64,7 +66,7 @@ func TestTokenWithOAuth2Client(t *testing.T) {
 			if fresh.RefreshToken == tok.RefreshToken || fresh.AccessToken == tok.AccessToken {
 				t.Error("refresh did not rotate the tokens")
 			}
-			wantMe(t, ta, fresh.AccessToken, "alice")
+			wantUser(t, s, fresh.AccessToken, "alice")
 
 			_, err = conf.PasswordCredentialsToken(ctx, "alice", "wrong password")
 			if re, ok := errors.AsType[*oauth2.RetrieveError](err); !ok || re.ErrorCode != "invalid_grant" {
@@ -74,21 +76,11 @@ func TestTokenWithOAuth2Client(t *testing.T) {
 	}
 }
 
-func wantMe(tb testing.TB, ta *testApp, accessToken, username string) {
-	tb.Helper()
-	_, resp := ta.graphql(accessToken, `{ me { username } }`, nil)
-	var me struct{ Username string }
-	decode(tb, resp, "me", &me)
-	if me.Username != username {
-		tb.Errorf("me = %+v (errors %+v); want %s", me, resp.Errors, username)
-	}
-}
-
 // TestTokenErrors sends every kind of bad request the README lists to /token
 // and checks the status, the error code and the headers.
 func TestTokenErrors(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword, "users:read")
+	s := newServer(t)
+	s.addUser("alice", alicePassword, "users:read")
 	good := "grant_type=password&username=alice&password=" + url.QueryEscape(alicePassword)
 	basic := func(id, secret string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
@@ -153,14 +145,14 @@ func TestTokenErrors(t *testing.T) {
 			if target == "" {
 				target = "/token"
 			}
-			req, _ := http.NewRequest(method, ta.URL+target, strings.NewReader(tc.body))
+			req := s.newRequest(method, target, strings.NewReader(tc.body))
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
-			resp, body := ta.do(req)
+			resp, body := s.do(req)
 			if resp.StatusCode != tc.wantStatus {
 				t.Errorf("status = %d; want %d (%s)", resp.StatusCode, tc.wantStatus, body)
 			}
@@ -204,10 +196,10 @@ func TestTokenErrors(t *testing.T) {
 
 // An unknown username and a wrong password must be indistinguishable.
 func TestTokenUnknownUserLooksLikeWrongPassword(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
+	s := newServer(t)
+	s.addUser("alice", alicePassword)
 	answer := func(username string) string {
-		resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {username}, "password": {"not the password"}})
+		resp, body := s.postToken(url.Values{"grant_type": {"password"}, "username": {username}, "password": {"not the password"}})
 		return resp.Status + " " + string(body)
 	}
 	if a, b := answer("alice"), answer("nobody"); a != b {
@@ -219,11 +211,11 @@ func TestTokenUnknownUserLooksLikeWrongPassword(t *testing.T) {
 // the grace window a replay gets the same new token; after it, the replay
 // ends the session and its access tokens are refused at once.
 func TestTokenRefreshReplay(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	first := ta.login("alice", alicePassword)
+	s := newServer(t)
+	s.addUser("alice", alicePassword)
+	first := s.login("alice", alicePassword)
 	refresh := func(tok string) (int, tokens) {
-		resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}})
+		resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}})
 		var out tokens
 		json.Unmarshal(body, &out)
 		return resp.StatusCode, out
@@ -233,19 +225,49 @@ func TestTokenRefreshReplay(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("refresh: %d", status)
 	}
-	ta.clock.Advance(5 * time.Second)
+	s.clock.Advance(5 * time.Second)
 	if status, b := refresh(first.RefreshToken); status != 200 || b.RefreshToken != a.RefreshToken {
 		t.Fatalf("replay within grace: %d %q; want 200 %q", status, b.RefreshToken, a.RefreshToken)
 	}
-	ta.clock.Advance(10 * time.Second)
+	s.clock.Advance(10 * time.Second)
 	if status, _ := refresh(first.RefreshToken); status != 400 {
 		t.Fatalf("replay after grace: %d; want 400", status)
 	}
-	_, resp := ta.graphql(a.AccessToken, `{ me { id } }`, nil)
-	if code := resp.code(t); code != "UNAUTHENTICATED" {
-		t.Errorf("access token of the revoked session: code %s; want UNAUTHENTICATED", code)
-	}
+	resp, ans := s.query("Bearer " + a.AccessToken)
+	wantRefused(t, resp, ans, http.StatusUnauthorized, auth.CodeInvalidToken)
 	if status, _ := refresh(a.RefreshToken); status != 400 {
 		t.Errorf("child of the revoked session: %d; want 400", status)
 	}
+}
+
+// TestConcurrentRefreshesOverHTTP: fifty clients refresh one token at once;
+// all get the same new token and the session lives on.
+func TestConcurrentRefreshesOverHTTP(t *testing.T) {
+	s := newServer(t)
+	s.addUser("alice", alicePassword)
+	tok := s.login("alice", alicePassword)
+	const n = 50
+	results := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+			var got tokens
+			json.Unmarshal(body, &got)
+			results <- fmt.Sprint(resp.StatusCode, " ", got.RefreshToken)
+		})
+	}
+	wg.Wait()
+	close(results)
+	first := ""
+	for r := range results {
+		if first == "" {
+			first = r
+		}
+		if r != first || !strings.HasPrefix(r, "200 ") {
+			t.Fatalf("refresh results differ: %q vs %q", r, first)
+		}
+	}
+	resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {strings.TrimPrefix(first, "200 ")}})
+	wantOAuth(t, resp, body, 200, "")
 }

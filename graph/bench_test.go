@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"io"
@@ -11,19 +11,19 @@ import (
 // anonymous { __typename } through the whole handler, in process. The load
 // benchmark (go run ./loadbench) measures the real binary over loopback.
 func BenchmarkQuery(b *testing.B) {
-	ta := newTestApp(b)
-	ta.addUser("alice", alicePassword)
-	token := ta.login("alice", alicePassword).AccessToken
+	ts := newTestServer(b)
+	ts.addUser("alice", alicePassword)
+	token := ts.login("alice", alicePassword).AccessToken
 	for _, bc := range []struct{ name, token, query string }{
 		{"anonymous", "", `{"query":"{ __typename }"}`},
 		{"me", token, `{"query":"{ me { id username } }"}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			client := ta.Client()
+			client := ts.Client()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", strings.NewReader(bc.query))
+					req, _ := http.NewRequest(http.MethodPost, ts.URL+"/query", strings.NewReader(bc.query))
 					req.Header.Set("Content-Type", "application/json")
 					if bc.token != "" {
 						req.Header.Set("Authorization", "Bearer "+bc.token)

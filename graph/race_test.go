@@ -1,7 +1,7 @@
-//go:build !race
+//go:build race
 
-package main
+package graph_test
 
 // raceEnabled reports a build with the race detector, whose shadow memory
 // makes every allocation cost several times its size in RSS.
-const raceEnabled = false
+const raceEnabled = true

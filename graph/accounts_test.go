@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"context"
@@ -13,18 +13,18 @@ import (
 // password grant and login answer exactly like a wrong password, refresh is
 // refused, and live access tokens get 401 at once.
 func TestDisabledUser(t *testing.T) {
-	ta := newTestApp(t)
-	admin := ta.login(ta.addUser("admin", alicePassword, "users:write").Username, alicePassword)
-	alice := ta.addUser("alice", alicePassword)
-	live := ta.login("alice", alicePassword)
+	ts := newTestServer(t)
+	admin := ts.login(ts.addUser("admin", alicePassword, "users:write").Username, alicePassword)
+	alice := ts.addUser("alice", alicePassword)
+	live := ts.login("alice", alicePassword)
 
 	wrongPassword := func() string {
-		_, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"not the password"}})
+		_, body := ts.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"not the password"}})
 		return string(body)
 	}
 	before := wrongPassword()
 
-	_, resp := ta.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: true) { disabled } }`,
+	_, resp := ts.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: true) { disabled } }`,
 		map[string]any{"id": alice.ID})
 	var u struct{ Disabled bool }
 	decode(t, resp, "setUserDisabled", &u)
@@ -33,45 +33,45 @@ func TestDisabledUser(t *testing.T) {
 	}
 
 	t.Run("/token", func(t *testing.T) {
-		resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+		resp, body := ts.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
 		wantOAuth(t, resp, body, 400, "invalid_grant")
 		if string(body) != before || wrongPassword() != before {
 			t.Errorf("disabled: %s\nwrong password: %s", body, before)
 		}
 	})
 	t.Run("login", func(t *testing.T) {
-		_, resp := ta.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`, map[string]any{"p": alicePassword})
-		_, wrong := ta.graphql("", `mutation { login(username: "alice", password: "not the password") { accessToken } }`, nil)
+		_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`, map[string]any{"p": alicePassword})
+		_, wrong := ts.graphql("", `mutation { login(username: "alice", password: "not the password") { accessToken } }`, nil)
 		if resp.code(t) != "INVALID_GRANT" || resp.Errors[0].Message != wrong.Errors[0].Message {
 			t.Errorf("login: %+v; wrong password: %+v", resp.Errors, wrong.Errors)
 		}
 	})
 	t.Run("refresh", func(t *testing.T) {
-		resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {live.RefreshToken}})
+		resp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {live.RefreshToken}})
 		wantOAuth(t, resp, body, 400, "invalid_grant")
-		_, gql := ta.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, map[string]any{"r": live.RefreshToken})
+		_, gql := ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, map[string]any{"r": live.RefreshToken})
 		if code := gql.code(t); code != "INVALID_GRANT" {
 			t.Errorf("refreshToken: %s", code)
 		}
 	})
 	t.Run("bearer", func(t *testing.T) {
-		if s := meStatus(t, ta.URL, live.AccessToken); s != 401 {
+		if s := meStatus(t, ts.URL, live.AccessToken); s != 401 {
 			t.Errorf("me: %d; want 401", s)
 		}
 	})
 	t.Run("enabled again", func(t *testing.T) {
-		ta.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: false) { id } }`, map[string]any{"id": alice.ID})
-		ta.login("alice", alicePassword)
-		if s := meStatus(t, ta.URL, live.AccessToken); s != 401 {
+		ts.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: false) { id } }`, map[string]any{"id": alice.ID})
+		ts.login("alice", alicePassword)
+		if s := meStatus(t, ts.URL, live.AccessToken); s != 401 {
 			t.Errorf("a token from before the disabling works again: %d", s)
 		}
 	})
 }
 
 func TestChangePassword(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	current, other := ta.login("alice", alicePassword), ta.login("alice", alicePassword)
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword)
+	current, other := ts.login("alice", alicePassword), ts.login("alice", alicePassword)
 	const change = `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`
 
 	for _, tc := range []struct {
@@ -83,33 +83,33 @@ func TestChangePassword(t *testing.T) {
 		{"common", alicePassword, "Password123", "BAD_USER_INPUT", "newPassword", "common"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, resp := ta.graphql(current.AccessToken, change, map[string]any{"c": tc.currentPassword, "n": tc.newPassword})
+			_, resp := ts.graphql(current.AccessToken, change, map[string]any{"c": tc.currentPassword, "n": tc.newPassword})
 			if code := resp.code(t); code != tc.code || resp.Errors[0].Extensions["field"] != tc.field ||
 				!strings.Contains(resp.Errors[0].Message, tc.msg) {
 				t.Errorf("errors = %+v; want %s on %s with %q", resp.Errors, tc.code, tc.field, tc.msg)
 			}
 		})
 	}
-	if s := meStatus(t, ta.URL, other.AccessToken); s != 200 {
+	if s := meStatus(t, ts.URL, other.AccessToken); s != 200 {
 		t.Fatalf("a failed change ended other sessions: %d", s)
 	}
 
-	_, resp := ta.graphql(current.AccessToken, change, map[string]any{"c": alicePassword, "n": "a fine new password"})
+	_, resp := ts.graphql(current.AccessToken, change, map[string]any{"c": alicePassword, "n": "a fine new password"})
 	var ok bool
 	decode(t, resp, "changePassword", &ok)
 	if !ok {
 		t.Fatalf("changePassword: %+v", resp.Errors)
 	}
-	if s := meStatus(t, ta.URL, current.AccessToken); s != 200 {
+	if s := meStatus(t, ts.URL, current.AccessToken); s != 200 {
 		t.Errorf("current session after the change: %d; want 200", s)
 	}
-	if s := meStatus(t, ta.URL, other.AccessToken); s != 401 {
+	if s := meStatus(t, ts.URL, other.AccessToken); s != 401 {
 		t.Errorf("other session after the change: %d; want 401", s)
 	}
-	resp2, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {other.RefreshToken}})
+	resp2, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {other.RefreshToken}})
 	wantOAuth(t, resp2, body, 400, "invalid_grant")
-	ta.login("alice", "a fine new password")
-	resp2, body = ta.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+	ts.login("alice", "a fine new password")
+	resp2, body = ts.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
 	wantOAuth(t, resp2, body, 400, "invalid_grant")
 }
 
@@ -125,9 +125,9 @@ type session struct {
 
 const sessionsQuery = `{ me { sessions { id createdAt lastUsedAt expiresAt clientId userAgent current } } }`
 
-func mySessions(t *testing.T, ta *testApp, accessToken string) []session {
+func mySessions(t *testing.T, ts *testServer, accessToken string) []session {
 	t.Helper()
-	_, resp := ta.graphql(accessToken, sessionsQuery, nil)
+	_, resp := ts.graphql(accessToken, sessionsQuery, nil)
 	var me struct{ Sessions []session }
 	decode(t, resp, "me", &me)
 	return me.Sessions
@@ -136,15 +136,15 @@ func mySessions(t *testing.T, ta *testApp, accessToken string) []session {
 // TestSessions lists and revokes sessions across two logins, and checks that
 // a refresh moves lastUsedAt and that sessions expire unused.
 func TestSessions(t *testing.T) {
-	ta := newTestApp(t)
-	alice := ta.addUser("alice", alicePassword)
-	ta.addUser("bob", alicePassword)
-	first := ta.login("alice", alicePassword)
-	ta.clock.Advance(time.Minute)
-	second := ta.login("alice", alicePassword)
-	bob := ta.login("bob", alicePassword)
+	ts := newTestServer(t)
+	alice := ts.addUser("alice", alicePassword)
+	ts.addUser("bob", alicePassword)
+	first := ts.login("alice", alicePassword)
+	ts.clock.Advance(time.Minute)
+	second := ts.login("alice", alicePassword)
+	bob := ts.login("bob", alicePassword)
 
-	sessions := mySessions(t, ta, first.AccessToken)
+	sessions := mySessions(t, ts, first.AccessToken)
 	if len(sessions) != 2 || !sessions[1].Current || sessions[0].Current {
 		t.Fatalf("sessions = %+v; want two, the older one current", sessions)
 	}
@@ -159,43 +159,43 @@ func TestSessions(t *testing.T) {
 		t.Errorf("expiresAt = %v; want %v", sessions[0].ExpiresAt, want)
 	}
 
-	ta.clock.Advance(10 * time.Minute)
-	resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}})
+	ts.clock.Advance(10 * time.Minute)
+	resp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}})
 	wantOAuth(t, resp, body, 200, "")
 	var refreshed tokens
 	json.Unmarshal(body, &refreshed)
-	for _, s := range mySessions(t, ta, first.AccessToken) {
-		if s.ID == secondID && !s.LastUsedAt.Equal(ta.clock.Now().Truncate(time.Nanosecond)) {
-			t.Errorf("lastUsedAt after refresh = %v; want %v", s.LastUsedAt, ta.clock.Now())
+	for _, s := range mySessions(t, ts, first.AccessToken) {
+		if s.ID == secondID && !s.LastUsedAt.Equal(ts.clock.Now().Truncate(time.Nanosecond)) {
+			t.Errorf("lastUsedAt after refresh = %v; want %v", s.LastUsedAt, ts.clock.Now())
 		}
 	}
 
 	const revoke = `mutation($id: ID!) { revokeSession(id: $id) }`
-	bobSessions := mySessions(t, ta, bob.AccessToken)
-	_, notMine := ta.graphql(first.AccessToken, revoke, map[string]any{"id": bobSessions[0].ID})
-	_, unknown := ta.graphql(first.AccessToken, revoke, map[string]any{"id": "no-such-session"})
+	bobSessions := mySessions(t, ts, bob.AccessToken)
+	_, notMine := ts.graphql(first.AccessToken, revoke, map[string]any{"id": bobSessions[0].ID})
+	_, unknown := ts.graphql(first.AccessToken, revoke, map[string]any{"id": "no-such-session"})
 	if notMine.code(t) != "BAD_USER_INPUT" || unknown.code(t) != "BAD_USER_INPUT" || notMine.Errors[0].Message != unknown.Errors[0].Message {
 		t.Errorf("another user's session: %+v\nunknown session: %+v; want the same error", notMine.Errors, unknown.Errors)
 	}
-	if s := meStatus(t, ta.URL, bob.AccessToken); s != 200 {
+	if s := meStatus(t, ts.URL, bob.AccessToken); s != 200 {
 		t.Errorf("bob's session after alice tried to revoke it: %d", s)
 	}
 
-	_, gql := ta.graphql(first.AccessToken, revoke, map[string]any{"id": secondID})
+	_, gql := ts.graphql(first.AccessToken, revoke, map[string]any{"id": secondID})
 	var ok bool
 	decode(t, gql, "revokeSession", &ok)
-	if s := meStatus(t, ta.URL, refreshed.AccessToken); !ok || s != 401 {
+	if s := meStatus(t, ts.URL, refreshed.AccessToken); !ok || s != 401 {
 		t.Errorf("revoked session's token: %v %d; want 401", ok, s)
 	}
-	if got := mySessions(t, ta, first.AccessToken); len(got) != 1 || got[0].ID != firstID {
+	if got := mySessions(t, ts, first.AccessToken); len(got) != 1 || got[0].ID != firstID {
 		t.Errorf("sessions after revoking one = %+v", got)
 	}
 
 	// Unused for longer than REFRESH_TOKEN_TTL, a session ends.
-	ta.clock.Advance(720 * time.Hour)
-	resp, body = ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
+	ts.clock.Advance(720 * time.Hour)
+	resp, body = ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
 	wantOAuth(t, resp, body, 400, "invalid_grant")
-	if sessions, err := ta.app.db.Sessions(context.Background(), alice.ID, ta.clock.Now()); err != nil || len(sessions) != 0 {
+	if sessions, err := ts.db.Sessions(context.Background(), alice.ID, ts.clock.Now()); err != nil || len(sessions) != 0 {
 		t.Errorf("expired sessions listed: %v %v", sessions, err)
 	}
 }

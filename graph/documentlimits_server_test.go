@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authql/graph"
 )
 
 // TestQueryDocumentLimits: through the whole server, with its configured
@@ -18,7 +20,7 @@ import (
 // SELECTION_LIMIT_EXCEEDED. Both are request errors: 200 under
 // application/json, 400 without data under application/graphql-response+json.
 func TestQueryDocumentLimits(t *testing.T) {
-	ta := newTestApp(t)
+	ts := newTestServer(t)
 	for _, tc := range []struct {
 		name, query, code string
 	}{
@@ -29,11 +31,11 @@ func TestQueryDocumentLimits(t *testing.T) {
 		for accept, wantStatus := range map[string]int{"application/json": 200, "application/graphql-response+json": 400} {
 			t.Run(tc.name+", "+accept, func(t *testing.T) {
 				body, _ := json.Marshal(map[string]string{"query": tc.query})
-				req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, ts.URL+"/query", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Accept", accept)
 				start := time.Now()
-				resp, raw := ta.do(req)
+				resp, raw := ts.do(req)
 				if took := time.Since(start); took > time.Second {
 					t.Errorf("answered in %v", took)
 				}
@@ -51,7 +53,7 @@ func TestQueryDocumentLimits(t *testing.T) {
 			})
 		}
 	}
-	if _, resp := ta.graphql("", introspectionQuery, nil); len(resp.Errors) != 0 {
+	if _, resp := ts.graphql("", graph.GraphiQLIntrospection, nil); len(resp.Errors) != 0 {
 		t.Errorf("GraphiQL's introspection query: %+v", resp.Errors)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"bytes"
@@ -31,9 +31,9 @@ type authPayload struct {
 // TestGraphQLAccountFlow is what a playground or Apollo user does: signup,
 // me, login, refreshToken, logout, then me again with the dead token.
 func TestGraphQLAccountFlow(t *testing.T) {
-	ta := newTestApp(t)
+	ts := newTestServer(t)
 
-	_, resp := ta.graphql("", `mutation($in: SignupInput!) { signup(input: $in) { `+authPayloadFields+` } }`,
+	_, resp := ts.graphql("", `mutation($in: SignupInput!) { signup(input: $in) { `+authPayloadFields+` } }`,
 		map[string]any{"in": map[string]any{"username": "Dana", "password": alicePassword, "email": "dana@example.com"}})
 	var signup authPayload
 	decode(t, resp, "signup", &signup)
@@ -42,9 +42,9 @@ func TestGraphQLAccountFlow(t *testing.T) {
 		len(signup.User.Scopes) != 0 || signup.User.CreatedAt == "" {
 		t.Errorf("signup = %+v", signup)
 	}
-	wantMe(t, ta, signup.AccessToken, "Dana")
+	wantMe(t, ts, signup.AccessToken, "Dana")
 
-	_, resp = ta.graphql("", `mutation { login(username: "dana", password: "wrong password") { accessToken } }`, nil)
+	_, resp = ts.graphql("", `mutation { login(username: "dana", password: "wrong password") { accessToken } }`, nil)
 	if code := resp.code(t); code != "INVALID_GRANT" {
 		t.Errorf("wrong password: code %s; want INVALID_GRANT", code)
 	}
@@ -52,7 +52,7 @@ func TestGraphQLAccountFlow(t *testing.T) {
 		t.Errorf("wrong password: data.login = %s", resp.Data["login"])
 	}
 
-	_, resp = ta.graphql("", `mutation($p: String!) { login(username: "dana", password: $p) { `+authPayloadFields+` } }`,
+	_, resp = ts.graphql("", `mutation($p: String!) { login(username: "dana", password: $p) { `+authPayloadFields+` } }`,
 		map[string]any{"p": alicePassword})
 	var login authPayload
 	decode(t, resp, "login", &login)
@@ -60,33 +60,33 @@ func TestGraphQLAccountFlow(t *testing.T) {
 		t.Errorf("login = %+v", login)
 	}
 
-	_, resp = ta.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`,
+	_, resp = ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`,
 		map[string]any{"r": login.RefreshToken})
 	var refreshed authPayload
 	decode(t, resp, "refreshToken", &refreshed)
 	if refreshed.RefreshToken == "" || refreshed.RefreshToken == login.RefreshToken {
 		t.Errorf("refreshToken did not rotate: %+v", refreshed)
 	}
-	wantMe(t, ta, refreshed.AccessToken, "Dana")
+	wantMe(t, ts, refreshed.AccessToken, "Dana")
 
-	_, resp = ta.graphql(refreshed.AccessToken, `mutation { logout }`, nil)
+	_, resp = ts.graphql(refreshed.AccessToken, `mutation { logout }`, nil)
 	var ok bool
 	decode(t, resp, "logout", &ok)
 	if !ok {
 		t.Error("logout = false")
 	}
-	httpResp, resp := ta.graphql(refreshed.AccessToken, `{ me { id } }`, nil)
+	httpResp, resp := ts.graphql(refreshed.AccessToken, `{ me { id } }`, nil)
 	if httpResp.StatusCode != 401 || resp.code(t) != "UNAUTHENTICATED" {
 		t.Errorf("me after logout: %d %+v; want 401 UNAUTHENTICATED", httpResp.StatusCode, resp.Errors)
 	}
-	wantMe(t, ta, signup.AccessToken, "Dana") // the signup session is still live
+	wantMe(t, ts, signup.AccessToken, "Dana") // the signup session is still live
 
-	_, resp = ta.graphql(signup.AccessToken, `mutation { logout(allSessions: true) }`, nil)
+	_, resp = ts.graphql(signup.AccessToken, `mutation { logout(allSessions: true) }`, nil)
 	decode(t, resp, "logout", &ok)
-	if httpResp, _ := ta.graphql(signup.AccessToken, `{ me { id } }`, nil); httpResp.StatusCode != 401 {
+	if httpResp, _ := ts.graphql(signup.AccessToken, `{ me { id } }`, nil); httpResp.StatusCode != 401 {
 		t.Errorf("me after logout(allSessions): %d; want 401", httpResp.StatusCode)
 	}
-	_, resp = ta.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`,
+	_, resp = ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`,
 		map[string]any{"r": signup.RefreshToken})
 	if code := resp.code(t); code != "INVALID_GRANT" {
 		t.Errorf("refresh after logout: %s; want INVALID_GRANT", code)
@@ -96,26 +96,26 @@ func TestGraphQLAccountFlow(t *testing.T) {
 // login and /token are one code path: a GraphQL token works on /token's
 // refresh grant and the other way round.
 func TestGraphQLLoginAndTokenEndpointShareSessions(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword, "users:read")
-	_, resp := ta.graphql("", `mutation($p: String!) { login(username: "alice", password: $p, scope: "users:read") { refreshToken scope } }`,
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword, "users:read")
+	_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p, scope: "users:read") { refreshToken scope } }`,
 		map[string]any{"p": alicePassword})
 	var login authPayload
 	decode(t, resp, "login", &login)
 	if login.Scope != "users:read" {
 		t.Errorf("scope = %q", login.Scope)
 	}
-	httpResp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {login.RefreshToken}})
+	httpResp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {login.RefreshToken}})
 	if httpResp.StatusCode != 200 {
 		t.Errorf("/token refresh of a GraphQL login: %d %s", httpResp.StatusCode, body)
 	}
 }
 
 func TestGraphQLErrors(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	token := ta.login("alice", alicePassword).AccessToken
-	ta.addUser("taken", alicePassword)
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword)
+	token := ts.login("alice", alicePassword).AccessToken
+	ts.addUser("taken", alicePassword)
 
 	for _, tc := range []struct {
 		name      string
@@ -149,7 +149,7 @@ func TestGraphQLErrors(t *testing.T) {
 			vars: map[string]any{"p": alicePassword}, wantCode: "BAD_USER_INPUT", wantField: "email"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			httpResp, resp := ta.graphql(tc.token, tc.query, tc.vars)
+			httpResp, resp := ts.graphql(tc.token, tc.query, tc.vars)
 			if httpResp.StatusCode != http.StatusOK {
 				t.Errorf("status = %d; want 200", httpResp.StatusCode)
 			}
@@ -168,10 +168,10 @@ func TestGraphQLErrors(t *testing.T) {
 }
 
 func TestGraphQLForbiddenListsRequiredScopes(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword, "users:read")
-	token := ta.login("alice", alicePassword).AccessToken
-	_, resp := ta.graphql(token, `mutation { setUserDisabled(id: "x", disabled: true) { id } }`, nil)
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword, "users:read")
+	token := ts.login("alice", alicePassword).AccessToken
+	_, resp := ts.graphql(token, `mutation { setUserDisabled(id: "x", disabled: true) { id } }`, nil)
 	if resp.code(t) != "FORBIDDEN" {
 		t.Fatalf("errors = %+v", resp.Errors)
 	}
@@ -182,8 +182,8 @@ func TestGraphQLForbiddenListsRequiredScopes(t *testing.T) {
 }
 
 func TestGraphQLSignupClosed(t *testing.T) {
-	ta := newTestApp(t, func(c *config) { c.auth.SignupClosed = true })
-	_, resp := ta.graphql("", `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
+	ts := newTestServer(t, func(c *config) { c.auth.SignupClosed = true })
+	_, resp := ts.graphql("", `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
 		map[string]any{"p": alicePassword})
 	if code := resp.code(t); code != "FORBIDDEN" {
 		t.Errorf("code = %s; want FORBIDDEN", code)
@@ -193,10 +193,10 @@ func TestGraphQLSignupClosed(t *testing.T) {
 // An internal failure shows a generic message and a request id, never its
 // cause, and the cause is logged under that id.
 func TestGraphQLInternalErrorIsHidden(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	ta.app.db.Close() // every query now fails inside database/sql
-	_, resp := ta.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`,
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword)
+	ts.db.Close() // every query now fails inside database/sql
+	_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`,
 		map[string]any{"p": alicePassword})
 	if code := resp.code(t); code != "INTERNAL_SERVER_ERROR" {
 		t.Fatalf("code = %s; want INTERNAL_SERVER_ERROR", code)
@@ -206,17 +206,17 @@ func TestGraphQLInternalErrorIsHidden(t *testing.T) {
 	if e.Message != "internal server error" || reqID == "" {
 		t.Errorf("error = %+v; want a generic message and a requestId", e)
 	}
-	if logs := ta.logs.String(); !strings.Contains(logs, "request_id="+reqID) || !strings.Contains(logs, "closed") {
+	if logs := ts.logs.String(); !strings.Contains(logs, "request_id="+reqID) || !strings.Contains(logs, "closed") {
 		t.Errorf("log does not name the cause under request id %s:\n%s", reqID, logs)
 	}
 }
 
 // GraphQL over HTTP: GET serves queries and never mutations.
 func TestGraphQLOverGET(t *testing.T) {
-	ta := newTestApp(t)
+	ts := newTestServer(t)
 	get := func(query string) (*http.Response, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, ta.URL+"/query?query="+url.QueryEscape(query), nil)
-		return ta.do(req)
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/query?query="+url.QueryEscape(query), nil)
+		return ts.do(req)
 	}
 	if resp, body := get(`{ __typename }`); resp.StatusCode != 200 || !strings.Contains(string(body), `"Query"`) {
 		t.Errorf("GET query: %d %s", resp.StatusCode, body)
@@ -230,7 +230,7 @@ func TestGraphQLOverGET(t *testing.T) {
 // 200 for application/json, and 4xx without a data entry for
 // application/graphql-response+json; a body that is not JSON is 400.
 func TestGraphQLOverHTTPStatuses(t *testing.T) {
-	ta := newTestApp(t)
+	ts := newTestServer(t)
 	for _, tc := range []struct {
 		name, accept, body string
 		status             int
@@ -243,10 +243,10 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 		{"body not JSON", "application/json", `{"query":`, 400, "application/json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", strings.NewReader(tc.body))
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/query", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", tc.accept)
-			resp, body := ta.do(req)
+			resp, body := ts.do(req)
 			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != tc.wantType {
 				t.Errorf("%d %q; want %d %q (%s)", resp.StatusCode, resp.Header.Get("Content-Type"), tc.status, tc.wantType, body)
 			}
@@ -266,9 +266,9 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 // of { me { id } } is one URL for everybody): with a token and without, by
 // GET and POST, and the bearer middleware's and the transport's refusals.
 func TestGraphQLAnswersAreNotStored(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("alice", alicePassword)
-	token := ta.login("alice", alicePassword).AccessToken
+	ts := newTestServer(t)
+	ts.addUser("alice", alicePassword)
+	token := ts.login("alice", alicePassword).AccessToken
 	meQuery := url.Values{"query": {`{ me { id } }`}}.Encode()
 	for _, tc := range []struct {
 		name, method, auth, body string
@@ -284,7 +284,7 @@ func TestGraphQLAnswersAreNotStored(t *testing.T) {
 		{"body not JSON", http.MethodPost, "Bearer " + token, `{"query":`, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, ta.URL+"/query?"+meQuery, strings.NewReader(tc.body))
+			req, err := http.NewRequest(tc.method, ts.URL+"/query?"+meQuery, strings.NewReader(tc.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -295,7 +295,7 @@ func TestGraphQLAnswersAreNotStored(t *testing.T) {
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
-			resp, body := ta.do(req)
+			resp, body := ts.do(req)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d; want %d (%s)", resp.StatusCode, tc.status, body)
 			}
@@ -312,13 +312,13 @@ func TestGraphQLAnswersAreNotStored(t *testing.T) {
 // bounded in bytes it held each one whole, 15 MB for this flood and up to
 // 1000 × MAX_QUERY_BYTES for a longer one.
 func TestFloodOfDistinctQueriesKeepsHeapBounded(t *testing.T) {
-	ta := newTestApp(t)
+	ts := newTestServer(t)
 	padding := strings.Repeat("x", 100_000)
 	send := func(i int) {
 		body, _ := json.Marshal(map[string]string{"query": fmt.Sprintf("# %d %s\n{ __typename }", i, padding)})
-		req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/query", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		if resp, body := ta.do(req); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Query"`) {
+		if resp, body := ts.do(req); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Query"`) {
 			t.Fatalf("query %d: %d %.200s", i, resp.StatusCode, body)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"bufio"
@@ -61,8 +61,8 @@ func TestFloodOfLongNamesKeepsMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a flood")
 	}
-	ta := newTestApp(t)
-	ta.addUser("mallory", alicePassword)
+	ts := newTestServer(t)
+	ts.addUser("mallory", alicePassword)
 	before := rssMiB(t)
 
 	var wg sync.WaitGroup
@@ -81,9 +81,9 @@ func TestFloodOfLongNamesKeepsMemoryBounded(t *testing.T) {
 				"query":     `mutation($u: String!) { login(username: $u, password: "not the password") { accessToken } }`,
 				"variables": map[string]any{"u": randomText(120_000)},
 			})
-			req, _ := http.NewRequest(http.MethodPost, ta.URL+"/query", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/query", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
-			resp, err := ta.Client().Do(req)
+			resp, err := ts.Client().Do(req)
 			if err != nil {
 				t.Error(err)
 				return
@@ -95,17 +95,17 @@ func TestFloodOfLongNamesKeepsMemoryBounded(t *testing.T) {
 	for range clients {
 		send(func() {
 			id := randomText(15_000)
-			resp, body := ta.postToken(url.Values{"grant_type": {"password"}, "username": {"mallory"},
+			resp, body := ts.postToken(url.Values{"grant_type": {"password"}, "username": {"mallory"},
 				"password": {alicePassword}, "client_id": {id}})
 			if resp.StatusCode == http.StatusOK {
 				// Before the fix: the id is in the session row and the token.
 				var tok tokens
 				json.Unmarshal(body, &tok)
 				for range 4 {
-					resp, body = ta.postToken(url.Values{"grant_type": {"refresh_token"},
+					resp, body = ts.postToken(url.Values{"grant_type": {"refresh_token"},
 						"refresh_token": {tok.RefreshToken}, "client_id": {id}})
 					json.Unmarshal(body, &tok)
-					ta.graphql(tok.AccessToken, `{ me { id } }`, nil)
+					ts.graphql(tok.AccessToken, `{ me { id } }`, nil)
 				}
 				return
 			}

@@ -1,4 +1,4 @@
-package main
+package graph_test
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 // TestAdminListsUsersByPage walks users(first, after) over more users than
 // one page.
 func TestAdminListsUsersByPage(t *testing.T) {
-	ta := newTestApp(t)
-	ta.addUser("admin", alicePassword, "users:read")
+	ts := newTestServer(t)
+	ts.addUser("admin", alicePassword, "users:read")
 	for i := range 24 {
-		ta.addUser(fmt.Sprintf("user%02d", i), alicePassword)
+		ts.addUser(fmt.Sprintf("user%02d", i), alicePassword)
 	}
-	token := ta.login("admin", alicePassword).AccessToken
+	token := ts.login("admin", alicePassword).AccessToken
 	const query = `query($first: Int, $after: String) {
 		users(first: $first, after: $after) { edges { cursor node { username } } pageInfo { hasNextPage endCursor } }
 	}`
@@ -34,7 +34,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 		if pages > 3 {
 			t.Fatal("more than 3 pages of 10 for 25 users")
 		}
-		_, resp := ta.graphql(token, query, map[string]any{"first": 10, "after": after})
+		_, resp := ts.graphql(token, query, map[string]any{"first": 10, "after": after})
 		var p page
 		decode(t, resp, "users", &p)
 		for _, e := range p.Edges {
@@ -55,7 +55,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 		t.Errorf("users = %v", names)
 	}
 
-	_, resp := ta.graphql(token, `{ users { edges { node { id } } } }`, nil)
+	_, resp := ts.graphql(token, `{ users { edges { node { id } } } }`, nil)
 	var p page
 	decode(t, resp, "users", &p)
 	if len(p.Edges) != 20 {
@@ -69,7 +69,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 		{"first over 100", map[string]any{"first": 101}},
 		{"foreign cursor", map[string]any{"after": "not-a-cursor"}},
 	} {
-		_, resp := ta.graphql(token, query, tc.vars)
+		_, resp := ts.graphql(token, query, tc.vars)
 		if code := resp.code(t); code != "BAD_USER_INPUT" {
 			t.Errorf("%s: %s; want BAD_USER_INPUT", tc.name, code)
 		}
@@ -79,19 +79,19 @@ func TestAdminListsUsersByPage(t *testing.T) {
 // Scope changes apply to live tokens at once, and another user's sessions
 // need users:read.
 func TestAdminScopesApplyAtOnce(t *testing.T) {
-	ta := newTestApp(t)
-	writer := ta.login(ta.addUser("writer", alicePassword, "users:write", "users:read", "orders:read").Username, alicePassword).AccessToken
+	ts := newTestServer(t)
+	writer := ts.login(ts.addUser("writer", alicePassword, "users:write", "users:read", "orders:read").Username, alicePassword).AccessToken
 	// Without users:read, to see that the sessions of another need it.
-	writerOnly := ta.login(ta.addUser("writer-only", alicePassword, "users:write", "orders:read").Username, alicePassword).AccessToken
-	alice := ta.addUser("alice", alicePassword, "users:read")
-	aliceToken := ta.login("alice", alicePassword).AccessToken
+	writerOnly := ts.login(ts.addUser("writer-only", alicePassword, "users:write", "orders:read").Username, alicePassword).AccessToken
+	alice := ts.addUser("alice", alicePassword, "users:read")
+	aliceToken := ts.login("alice", alicePassword).AccessToken
 	const users = `{ users(first: 1) { edges { node { id } } } }`
-	if _, resp := ta.graphql(aliceToken, users, nil); len(resp.Errors) != 0 {
+	if _, resp := ts.graphql(aliceToken, users, nil); len(resp.Errors) != 0 {
 		t.Fatalf("alice with users:read: %+v", resp.Errors)
 	}
 
 	const setScopes = `mutation($id: ID!, $scopes: [String!]!) { setUserScopes(id: $id, scopes: $scopes) { username scopes } }`
-	_, resp := ta.graphql(writer, setScopes, map[string]any{"id": alice.ID, "scopes": []string{"orders:read", "orders:read"}})
+	_, resp := ts.graphql(writer, setScopes, map[string]any{"id": alice.ID, "scopes": []string{"orders:read", "orders:read"}})
 	var u struct {
 		Username string
 		Scopes   []string
@@ -100,20 +100,20 @@ func TestAdminScopesApplyAtOnce(t *testing.T) {
 	if fmt.Sprint(u.Scopes) != "[orders:read]" {
 		t.Errorf("scopes = %v; want [orders:read]", u.Scopes)
 	}
-	if _, resp := ta.graphql(aliceToken, users, nil); resp.code(t) != "FORBIDDEN" {
+	if _, resp := ts.graphql(aliceToken, users, nil); resp.code(t) != "FORBIDDEN" {
 		t.Errorf("alice's token after losing users:read: %+v", resp.Errors)
 	}
 
-	_, resp = ta.graphql(writer, setScopes, map[string]any{"id": alice.ID, "scopes": []string{`bad"scope`}})
+	_, resp = ts.graphql(writer, setScopes, map[string]any{"id": alice.ID, "scopes": []string{`bad"scope`}})
 	if code := resp.code(t); code != "BAD_USER_INPUT" {
 		t.Errorf("malformed scope: %s", code)
 	}
-	_, resp = ta.graphql(writer, setScopes, map[string]any{"id": "no-such-user", "scopes": []string{}})
+	_, resp = ts.graphql(writer, setScopes, map[string]any{"id": "no-such-user", "scopes": []string{}})
 	if code := resp.code(t); code != "BAD_USER_INPUT" {
 		t.Errorf("unknown user: %s", code)
 	}
 
-	_, resp = ta.graphql(writerOnly, `mutation($id: ID!) { setUserScopes(id: $id, scopes: []) { sessions { id } } }`, map[string]any{"id": alice.ID})
+	_, resp = ts.graphql(writerOnly, `mutation($id: ID!) { setUserScopes(id: $id, scopes: []) { sessions { id } } }`, map[string]any{"id": alice.ID})
 	if code := resp.code(t); code != "FORBIDDEN" {
 		t.Errorf("another user's sessions without users:read: %+v", resp.Errors)
 	}
