@@ -275,6 +275,29 @@ var commands = []command{
 
 func init() {
 	commands = append(commands, command{
+		name:     "backup",
+		synopsis: "-o FILE",
+		about: "Writes a consistent copy of the database, while the server runs, to a new file\n" +
+			"(mode 0600). A plain cp of a live database is not a backup: its recent writes\n" +
+			"are still in the -wal file.",
+		define: func(fs *flag.FlagSet) action {
+			out := fs.String("o", "", "the `file` to write; it must not exist (required)")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if *out == "" {
+					return usageErrorf("-o is required")
+				}
+				if err := cio.store.Backup(ctx, *out); err != nil {
+					return err
+				}
+				abs, err := filepath.Abs(*out)
+				if err != nil {
+					abs = *out
+				}
+				fmt.Fprintf(cio.stdout, "backed up %s to %s\n", cio.dbPath, abs)
+				return nil
+			}
+		},
+	}, command{
 		name:     "migrate",
 		synopsis: "",
 		about:    "Creates the database, or upgrades it to this version's schema, and exits.",
