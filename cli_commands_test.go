@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"authql/auth/authtest"
 )
 
 // TestUserDeleteEndsEveryDoor: deleting a user with the CLI beside a running
@@ -35,7 +37,7 @@ func TestUserDeleteEndsEveryDoor(t *testing.T) {
 	const form = "application/x-www-form-urlencoded"
 	login := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}.Encode()
 	status, body := post("/token", form, login)
-	var tok tokens
+	var tok authtest.Tokens
 	if json.Unmarshal(body, &tok); status != http.StatusOK {
 		t.Fatalf("login: %d %s", status, body)
 	}
@@ -44,7 +46,7 @@ func TestUserDeleteEndsEveryDoor(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "deleted user alice") {
 		t.Fatalf("user delete: exit %d %s %s", code, out, errOut)
 	}
-	if status := meStatus(t, base, tok.AccessToken); status != http.StatusUnauthorized {
+	if status := authtest.MeStatus(t, base, tok.AccessToken); status != http.StatusUnauthorized {
 		t.Errorf("access token after delete: %d; want 401", status)
 	}
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode()

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"authql/auth/authtest"
 )
 
 var (
@@ -74,20 +76,13 @@ func TestCLIBesideRunningServer(t *testing.T) {
 		}
 		return out
 	}
-	token := func(form url.Values, header string) (int, tokens) {
+	token := func(form url.Values, header string) (int, authtest.Tokens) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, base+"/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if header != "" {
-			req.Header.Set("Authorization", header)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		resp, body := authtest.PostForm(t, http.DefaultClient, base+"/token", form, header)
+		var tok authtest.Tokens
+		if err := json.Unmarshal(body, &tok); err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var tok tokens
-		decodeJSON(t, resp.Body, &tok)
 		return resp.StatusCode, tok
 	}
 	password := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}
@@ -116,7 +111,7 @@ func TestCLIBesideRunningServer(t *testing.T) {
 	if status, _ := token(password, ""); status != 400 {
 		t.Errorf("login of a disabled user: %d; want 400", status)
 	}
-	if status := meStatus(t, base, tok.AccessToken); status != 401 {
+	if status := authtest.MeStatus(t, base, tok.AccessToken); status != 401 {
 		t.Errorf("token of a disabled user: %d; want 401", status)
 	}
 	ok("", "user", "enable", "-username", "alice")
@@ -140,7 +135,7 @@ func TestCLIBesideRunningServer(t *testing.T) {
 	if !strings.Contains(out, "my app:1") || !strings.Contains(out, "confidential") || !strings.Contains(out, "public") {
 		t.Errorf("client list:\n%s", out)
 	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape("my app:1")+":"+url.QueryEscape("s3cret: with %&+ signs")))
+	basic := authtest.BasicAuth("my app:1", "s3cret: with %&+ signs")
 	status, tok = token(password, basic)
 	if status != 200 || tok.Scope != "users:read" {
 		t.Errorf("login with the registered client: %d %+v; want 200 and its scopes only", status, tok)
@@ -149,7 +144,7 @@ func TestCLIBesideRunningServer(t *testing.T) {
 	if status, _ = token(password, basic); status != 401 {
 		t.Errorf("login with a removed client: %d; want 401", status)
 	}
-	if status := meStatus(t, base, tok.AccessToken); status != 401 {
+	if status := authtest.MeStatus(t, base, tok.AccessToken); status != 401 {
 		t.Errorf("token of a removed client: %d; want 401", status)
 	}
 }
@@ -198,19 +193,6 @@ func TestCLIErrors(t *testing.T) {
 			t.Errorf("%s -h: exit %d, %q %q", cmd.name, code, out, errOut)
 		}
 	}
-}
-
-func meStatus(t *testing.T, base, accessToken string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(`{"query":"{ me { id } }"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func TestUserAddCommand(t *testing.T) {

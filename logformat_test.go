@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authql/auth/authtest"
 )
 
 // TestJSONLogDurations runs the server with LOG_FORMAT=json, sends one
@@ -26,7 +28,7 @@ func TestJSONLogDurations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stdoutR, stdoutW := io.Pipe()
-	var stderr syncBuffer
+	var stderr authtest.Logs
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"authql", "-addr", "127.0.0.1:0"}, func(k string) string { return env[k] },

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"authql/auth"
+	"authql/auth/authtest"
 	"authql/db"
 )
 
@@ -131,17 +129,6 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 	}
 }
 
-// legacyChild is the child refresh token that the earlier derivation made
-// from parent with the signing key: what an attacker holding the key would
-// compute.
-func legacyChild(signingKey []byte, parent string) string {
-	mac := hmac.New(sha256.New, signingKey)
-	mac.Write([]byte("authql refresh token rotation"))
-	derive := hmac.New(sha256.New, mac.Sum(nil))
-	derive.Write([]byte(parent))
-	return base64.RawURLEncoding.EncodeToString(derive.Sum(nil))
-}
-
 // TestStoredSigningKeyDoesNotDeriveRefreshTokens: whoever holds the
 // access-token signing key that the server made and stored in the database
 // (JWT_SECRET unset) cannot walk a session's refresh tokens from an old one
@@ -155,7 +142,7 @@ func TestStoredSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := ta.login("alice", alicePassword)
-	guess := legacyChild(key, first.RefreshToken)
+	guess := authtest.LegacyChild(key, first.RefreshToken)
 	resp, body := ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
@@ -164,7 +151,7 @@ func TestStoredSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 		t.Fatal("the child refresh token is derived from the signing key")
 	}
 	resp, body = ta.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {guess}})
-	wantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
+	authtest.WantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
 }
 
 // TestCLIMayGrantAnyScope: the CLI, an operator with the database, may
@@ -206,9 +193,9 @@ func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 		best := time.Hour
 		for i := range 4 {
 			start := time.Now()
-			resp, body := ta.wrongLogin(name, nil)
+			resp, body := ta.wrongLogin(name)
 			best = min(best, time.Since(start))
-			wantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
+			authtest.WantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
 			_ = i
 		}
 		return best

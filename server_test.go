@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authql/auth/authtest"
 )
 
 // startRun runs the program as main does, serving on a free port, and
@@ -22,7 +24,7 @@ func startRun(t *testing.T, env map[string]string) (string, func() error) {
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	stdoutR, stdoutW := io.Pipe()
-	var stderr syncBuffer
+	var stderr authtest.Logs
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"authql", "-addr", "127.0.0.1:0"}, getenv, strings.NewReader(""), stdoutW, &stderr)
@@ -91,7 +93,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tok tokens
+	var tok authtest.Tokens
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || tok.Scope != "users:read" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"authql/auth/authtest"
 )
 
 // TestDisabledUser checks every door a disabled user might try: the
@@ -27,14 +29,14 @@ func TestDisabledUser(t *testing.T) {
 	_, resp := ts.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: true) { disabled } }`,
 		map[string]any{"id": alice.ID})
 	var u struct{ Disabled bool }
-	decode(t, resp, "setUserDisabled", &u)
+	resp.Decode(t, "setUserDisabled", &u)
 	if !u.Disabled {
 		t.Fatalf("setUserDisabled: %+v", resp)
 	}
 
 	t.Run("/token", func(t *testing.T) {
 		resp, body := ts.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
-		wantOAuth(t, resp, body, 400, "invalid_grant")
+		authtest.WantOAuth(t, resp, body, 400, "invalid_grant")
 		if string(body) != before || wrongPassword() != before {
 			t.Errorf("disabled: %s\nwrong password: %s", body, before)
 		}
@@ -42,27 +44,27 @@ func TestDisabledUser(t *testing.T) {
 	t.Run("login", func(t *testing.T) {
 		_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`, map[string]any{"p": alicePassword})
 		_, wrong := ts.graphql("", `mutation { login(username: "alice", password: "not the password") { accessToken } }`, nil)
-		if resp.code(t) != "INVALID_GRANT" || resp.Errors[0].Message != wrong.Errors[0].Message {
+		if resp.Code(t) != "INVALID_GRANT" || resp.Errors[0].Message != wrong.Errors[0].Message {
 			t.Errorf("login: %+v; wrong password: %+v", resp.Errors, wrong.Errors)
 		}
 	})
 	t.Run("refresh", func(t *testing.T) {
 		resp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {live.RefreshToken}})
-		wantOAuth(t, resp, body, 400, "invalid_grant")
+		authtest.WantOAuth(t, resp, body, 400, "invalid_grant")
 		_, gql := ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, map[string]any{"r": live.RefreshToken})
-		if code := gql.code(t); code != "INVALID_GRANT" {
+		if code := gql.Code(t); code != "INVALID_GRANT" {
 			t.Errorf("refreshToken: %s", code)
 		}
 	})
 	t.Run("bearer", func(t *testing.T) {
-		if s := meStatus(t, ts.URL, live.AccessToken); s != 401 {
+		if s := authtest.MeStatus(t, ts.URL, live.AccessToken); s != 401 {
 			t.Errorf("me: %d; want 401", s)
 		}
 	})
 	t.Run("enabled again", func(t *testing.T) {
 		ts.graphql(admin.AccessToken, `mutation($id: ID!) { setUserDisabled(id: $id, disabled: false) { id } }`, map[string]any{"id": alice.ID})
 		ts.login("alice", alicePassword)
-		if s := meStatus(t, ts.URL, live.AccessToken); s != 401 {
+		if s := authtest.MeStatus(t, ts.URL, live.AccessToken); s != 401 {
 			t.Errorf("a token from before the disabling works again: %d", s)
 		}
 	})
@@ -84,33 +86,33 @@ func TestChangePassword(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, resp := ts.graphql(current.AccessToken, change, map[string]any{"c": tc.currentPassword, "n": tc.newPassword})
-			if code := resp.code(t); code != tc.code || resp.Errors[0].Extensions["field"] != tc.field ||
+			if code := resp.Code(t); code != tc.code || resp.Errors[0].Extensions["field"] != tc.field ||
 				!strings.Contains(resp.Errors[0].Message, tc.msg) {
 				t.Errorf("errors = %+v; want %s on %s with %q", resp.Errors, tc.code, tc.field, tc.msg)
 			}
 		})
 	}
-	if s := meStatus(t, ts.URL, other.AccessToken); s != 200 {
+	if s := authtest.MeStatus(t, ts.URL, other.AccessToken); s != 200 {
 		t.Fatalf("a failed change ended other sessions: %d", s)
 	}
 
 	_, resp := ts.graphql(current.AccessToken, change, map[string]any{"c": alicePassword, "n": "a fine new password"})
 	var ok bool
-	decode(t, resp, "changePassword", &ok)
+	resp.Decode(t, "changePassword", &ok)
 	if !ok {
 		t.Fatalf("changePassword: %+v", resp.Errors)
 	}
-	if s := meStatus(t, ts.URL, current.AccessToken); s != 200 {
+	if s := authtest.MeStatus(t, ts.URL, current.AccessToken); s != 200 {
 		t.Errorf("current session after the change: %d; want 200", s)
 	}
-	if s := meStatus(t, ts.URL, other.AccessToken); s != 401 {
+	if s := authtest.MeStatus(t, ts.URL, other.AccessToken); s != 401 {
 		t.Errorf("other session after the change: %d; want 401", s)
 	}
 	resp2, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {other.RefreshToken}})
-	wantOAuth(t, resp2, body, 400, "invalid_grant")
+	authtest.WantOAuth(t, resp2, body, 400, "invalid_grant")
 	ts.login("alice", "a fine new password")
 	resp2, body = ts.postToken(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
-	wantOAuth(t, resp2, body, 400, "invalid_grant")
+	authtest.WantOAuth(t, resp2, body, 400, "invalid_grant")
 }
 
 type session struct {
@@ -129,7 +131,7 @@ func mySessions(t *testing.T, ts *testServer, accessToken string) []session {
 	t.Helper()
 	_, resp := ts.graphql(accessToken, sessionsQuery, nil)
 	var me struct{ Sessions []session }
-	decode(t, resp, "me", &me)
+	resp.Decode(t, "me", &me)
 	return me.Sessions
 }
 
@@ -161,8 +163,8 @@ func TestSessions(t *testing.T) {
 
 	ts.clock.Advance(10 * time.Minute)
 	resp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}})
-	wantOAuth(t, resp, body, 200, "")
-	var refreshed tokens
+	authtest.WantOAuth(t, resp, body, 200, "")
+	var refreshed authtest.Tokens
 	json.Unmarshal(body, &refreshed)
 	for _, s := range mySessions(t, ts, first.AccessToken) {
 		if s.ID == secondID && !s.LastUsedAt.Equal(ts.clock.Now().Truncate(time.Nanosecond)) {
@@ -174,17 +176,17 @@ func TestSessions(t *testing.T) {
 	bobSessions := mySessions(t, ts, bob.AccessToken)
 	_, notMine := ts.graphql(first.AccessToken, revoke, map[string]any{"id": bobSessions[0].ID})
 	_, unknown := ts.graphql(first.AccessToken, revoke, map[string]any{"id": "no-such-session"})
-	if notMine.code(t) != "BAD_USER_INPUT" || unknown.code(t) != "BAD_USER_INPUT" || notMine.Errors[0].Message != unknown.Errors[0].Message {
+	if notMine.Code(t) != "BAD_USER_INPUT" || unknown.Code(t) != "BAD_USER_INPUT" || notMine.Errors[0].Message != unknown.Errors[0].Message {
 		t.Errorf("another user's session: %+v\nunknown session: %+v; want the same error", notMine.Errors, unknown.Errors)
 	}
-	if s := meStatus(t, ts.URL, bob.AccessToken); s != 200 {
+	if s := authtest.MeStatus(t, ts.URL, bob.AccessToken); s != 200 {
 		t.Errorf("bob's session after alice tried to revoke it: %d", s)
 	}
 
 	_, gql := ts.graphql(first.AccessToken, revoke, map[string]any{"id": secondID})
 	var ok bool
-	decode(t, gql, "revokeSession", &ok)
-	if s := meStatus(t, ts.URL, refreshed.AccessToken); !ok || s != 401 {
+	gql.Decode(t, "revokeSession", &ok)
+	if s := authtest.MeStatus(t, ts.URL, refreshed.AccessToken); !ok || s != 401 {
 		t.Errorf("revoked session's token: %v %d; want 401", ok, s)
 	}
 	if got := mySessions(t, ts, first.AccessToken); len(got) != 1 || got[0].ID != firstID {
@@ -194,7 +196,7 @@ func TestSessions(t *testing.T) {
 	// Unused for longer than REFRESH_TOKEN_TTL, a session ends.
 	ts.clock.Advance(720 * time.Hour)
 	resp, body = ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
-	wantOAuth(t, resp, body, 400, "invalid_grant")
+	authtest.WantOAuth(t, resp, body, 400, "invalid_grant")
 	if sessions, err := ts.db.Sessions(context.Background(), alice.ID, ts.clock.Now()); err != nil || len(sessions) != 0 {
 		t.Errorf("expired sessions listed: %v %v", sessions, err)
 	}

@@ -36,7 +36,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 		}
 		_, resp := ts.graphql(token, query, map[string]any{"first": 10, "after": after})
 		var p page
-		decode(t, resp, "users", &p)
+		resp.Decode(t, "users", &p)
 		for _, e := range p.Edges {
 			names = append(names, e.Node.Username)
 		}
@@ -57,7 +57,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 
 	_, resp := ts.graphql(token, `{ users { edges { node { id } } } }`, nil)
 	var p page
-	decode(t, resp, "users", &p)
+	resp.Decode(t, "users", &p)
 	if len(p.Edges) != 20 {
 		t.Errorf("default page = %d users; want 20", len(p.Edges))
 	}
@@ -70,7 +70,7 @@ func TestAdminListsUsersByPage(t *testing.T) {
 		{"foreign cursor", map[string]any{"after": "not-a-cursor"}},
 	} {
 		_, resp := ts.graphql(token, query, tc.vars)
-		if code := resp.code(t); code != "BAD_USER_INPUT" {
+		if code := resp.Code(t); code != "BAD_USER_INPUT" {
 			t.Errorf("%s: %s; want BAD_USER_INPUT", tc.name, code)
 		}
 	}
@@ -96,25 +96,25 @@ func TestAdminScopesApplyAtOnce(t *testing.T) {
 		Username string
 		Scopes   []string
 	}
-	decode(t, resp, "setUserScopes", &u)
+	resp.Decode(t, "setUserScopes", &u)
 	if fmt.Sprint(u.Scopes) != "[orders:read]" {
 		t.Errorf("scopes = %v; want [orders:read]", u.Scopes)
 	}
-	if _, resp := ts.graphql(aliceToken, users, nil); resp.code(t) != "FORBIDDEN" {
+	if _, resp := ts.graphql(aliceToken, users, nil); resp.Code(t) != "FORBIDDEN" {
 		t.Errorf("alice's token after losing users:read: %+v", resp.Errors)
 	}
 
 	_, resp = ts.graphql(writer, setScopes, map[string]any{"id": alice.ID, "scopes": []string{`bad"scope`}})
-	if code := resp.code(t); code != "BAD_USER_INPUT" {
+	if code := resp.Code(t); code != "BAD_USER_INPUT" {
 		t.Errorf("malformed scope: %s", code)
 	}
 	_, resp = ts.graphql(writer, setScopes, map[string]any{"id": "no-such-user", "scopes": []string{}})
-	if code := resp.code(t); code != "BAD_USER_INPUT" {
+	if code := resp.Code(t); code != "BAD_USER_INPUT" {
 		t.Errorf("unknown user: %s", code)
 	}
 
 	_, resp = ts.graphql(writerOnly, `mutation($id: ID!) { setUserScopes(id: $id, scopes: []) { sessions { id } } }`, map[string]any{"id": alice.ID})
-	if code := resp.code(t); code != "FORBIDDEN" {
+	if code := resp.Code(t); code != "FORBIDDEN" {
 		t.Errorf("another user's sessions without users:read: %+v", resp.Errors)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"authql/auth/authtest"
 )
 
 // rssMiB is the resident set size of this process, from /proc/self/status,
@@ -99,7 +101,7 @@ func TestFloodOfLongNamesKeepsMemoryBounded(t *testing.T) {
 				"password": {alicePassword}, "client_id": {id}})
 			if resp.StatusCode == http.StatusOK {
 				// Before the fix: the id is in the session row and the token.
-				var tok tokens
+				var tok authtest.Tokens
 				json.Unmarshal(body, &tok)
 				for range 4 {
 					resp, body = ts.postToken(url.Values{"grant_type": {"refresh_token"},
@@ -109,7 +111,7 @@ func TestFloodOfLongNamesKeepsMemoryBounded(t *testing.T) {
 				}
 				return
 			}
-			wantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
+			authtest.WantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
 		})
 	}
 	wg.Wait()

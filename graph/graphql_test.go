@@ -36,7 +36,7 @@ func TestGraphQLAccountFlow(t *testing.T) {
 	_, resp := ts.graphql("", `mutation($in: SignupInput!) { signup(input: $in) { `+authPayloadFields+` } }`,
 		map[string]any{"in": map[string]any{"username": "Dana", "password": alicePassword, "email": "dana@example.com"}})
 	var signup authPayload
-	decode(t, resp, "signup", &signup)
+	resp.Decode(t, "signup", &signup)
 	if signup.TokenType != "Bearer" || signup.ExpiresIn != 900 || signup.Scope != "" || signup.User.Username != "Dana" ||
 		signup.User.Email == nil || *signup.User.Email != "dana@example.com" || signup.User.FullName != nil ||
 		len(signup.User.Scopes) != 0 || signup.User.CreatedAt == "" {
@@ -45,7 +45,7 @@ func TestGraphQLAccountFlow(t *testing.T) {
 	wantMe(t, ts, signup.AccessToken, "Dana")
 
 	_, resp = ts.graphql("", `mutation { login(username: "dana", password: "wrong password") { accessToken } }`, nil)
-	if code := resp.code(t); code != "INVALID_GRANT" {
+	if code := resp.Code(t); code != "INVALID_GRANT" {
 		t.Errorf("wrong password: code %s; want INVALID_GRANT", code)
 	}
 	if string(resp.Data["login"]) != "" && string(resp.Data["login"]) != "null" {
@@ -55,7 +55,7 @@ func TestGraphQLAccountFlow(t *testing.T) {
 	_, resp = ts.graphql("", `mutation($p: String!) { login(username: "dana", password: $p) { `+authPayloadFields+` } }`,
 		map[string]any{"p": alicePassword})
 	var login authPayload
-	decode(t, resp, "login", &login)
+	resp.Decode(t, "login", &login)
 	if login.User.ID != signup.User.ID || login.AccessToken == signup.AccessToken {
 		t.Errorf("login = %+v", login)
 	}
@@ -63,7 +63,7 @@ func TestGraphQLAccountFlow(t *testing.T) {
 	_, resp = ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`,
 		map[string]any{"r": login.RefreshToken})
 	var refreshed authPayload
-	decode(t, resp, "refreshToken", &refreshed)
+	resp.Decode(t, "refreshToken", &refreshed)
 	if refreshed.RefreshToken == "" || refreshed.RefreshToken == login.RefreshToken {
 		t.Errorf("refreshToken did not rotate: %+v", refreshed)
 	}
@@ -71,24 +71,24 @@ func TestGraphQLAccountFlow(t *testing.T) {
 
 	_, resp = ts.graphql(refreshed.AccessToken, `mutation { logout }`, nil)
 	var ok bool
-	decode(t, resp, "logout", &ok)
+	resp.Decode(t, "logout", &ok)
 	if !ok {
 		t.Error("logout = false")
 	}
 	httpResp, resp := ts.graphql(refreshed.AccessToken, `{ me { id } }`, nil)
-	if httpResp.StatusCode != 401 || resp.code(t) != "UNAUTHENTICATED" {
+	if httpResp.StatusCode != 401 || resp.Code(t) != "UNAUTHENTICATED" {
 		t.Errorf("me after logout: %d %+v; want 401 UNAUTHENTICATED", httpResp.StatusCode, resp.Errors)
 	}
 	wantMe(t, ts, signup.AccessToken, "Dana") // the signup session is still live
 
 	_, resp = ts.graphql(signup.AccessToken, `mutation { logout(allSessions: true) }`, nil)
-	decode(t, resp, "logout", &ok)
+	resp.Decode(t, "logout", &ok)
 	if httpResp, _ := ts.graphql(signup.AccessToken, `{ me { id } }`, nil); httpResp.StatusCode != 401 {
 		t.Errorf("me after logout(allSessions): %d; want 401", httpResp.StatusCode)
 	}
 	_, resp = ts.graphql("", `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`,
 		map[string]any{"r": signup.RefreshToken})
-	if code := resp.code(t); code != "INVALID_GRANT" {
+	if code := resp.Code(t); code != "INVALID_GRANT" {
 		t.Errorf("refresh after logout: %s; want INVALID_GRANT", code)
 	}
 }
@@ -101,7 +101,7 @@ func TestGraphQLLoginAndTokenEndpointShareSessions(t *testing.T) {
 	_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p, scope: "users:read") { refreshToken scope } }`,
 		map[string]any{"p": alicePassword})
 	var login authPayload
-	decode(t, resp, "login", &login)
+	resp.Decode(t, "login", &login)
 	if login.Scope != "users:read" {
 		t.Errorf("scope = %q", login.Scope)
 	}
@@ -153,7 +153,7 @@ func TestGraphQLErrors(t *testing.T) {
 			if httpResp.StatusCode != http.StatusOK {
 				t.Errorf("status = %d; want 200", httpResp.StatusCode)
 			}
-			if code := resp.code(t); code != tc.wantCode {
+			if code := resp.Code(t); code != tc.wantCode {
 				t.Errorf("code = %s; want %s (%+v)", code, tc.wantCode, resp.Errors)
 			}
 			e := resp.Errors[0]
@@ -172,7 +172,7 @@ func TestGraphQLForbiddenListsRequiredScopes(t *testing.T) {
 	ts.addUser("alice", alicePassword, "users:read")
 	token := ts.login("alice", alicePassword).AccessToken
 	_, resp := ts.graphql(token, `mutation { setUserDisabled(id: "x", disabled: true) { id } }`, nil)
-	if resp.code(t) != "FORBIDDEN" {
+	if resp.Code(t) != "FORBIDDEN" {
 		t.Fatalf("errors = %+v", resp.Errors)
 	}
 	scopes, _ := resp.Errors[0].Extensions["requiredScopes"].([]any)
@@ -185,7 +185,7 @@ func TestGraphQLSignupClosed(t *testing.T) {
 	ts := newTestServer(t, func(c *config) { c.auth.SignupClosed = true })
 	_, resp := ts.graphql("", `mutation($p: String!) { signup(input: {username: "erin", password: $p}) { accessToken } }`,
 		map[string]any{"p": alicePassword})
-	if code := resp.code(t); code != "FORBIDDEN" {
+	if code := resp.Code(t); code != "FORBIDDEN" {
 		t.Errorf("code = %s; want FORBIDDEN", code)
 	}
 }
@@ -198,7 +198,7 @@ func TestGraphQLInternalErrorIsHidden(t *testing.T) {
 	ts.db.Close() // every query now fails inside database/sql
 	_, resp := ts.graphql("", `mutation($p: String!) { login(username: "alice", password: $p) { accessToken } }`,
 		map[string]any{"p": alicePassword})
-	if code := resp.code(t); code != "INTERNAL_SERVER_ERROR" {
+	if code := resp.Code(t); code != "INTERNAL_SERVER_ERROR" {
 		t.Fatalf("code = %s; want INTERNAL_SERVER_ERROR", code)
 	}
 	e := resp.Errors[0]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
 
 // TestLogsCarryNoSecrets drives every path that logs (requests, logins,
@@ -21,11 +22,11 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 
 	tok := ts.login("alice", alicePassword)
 	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {secrets[1]}}, "")
-	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, basicAuth("app", appSecret))
-	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, basicAuth("app", "wrong "+appSecret))
+	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, authtest.BasicAuth("app", appSecret))
+	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, authtest.BasicAuth("app", "wrong "+appSecret))
 	_, resp := ts.graphql("", `mutation($p: String!) { signup(input: {username: "bob", password: $p}) { accessToken refreshToken } }`, map[string]any{"p": alicePassword})
 	var bob authPayload
-	decode(t, resp, "signup", &bob)
+	resp.Decode(t, "signup", &bob)
 	ts.graphql(bob.AccessToken, `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`,
 		map[string]any{"c": alicePassword, "n": secrets[3]})
 	_, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})

@@ -2,9 +2,6 @@ package graph_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,18 +11,8 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
-
-// legacyChild is the child refresh token that the earlier derivation made
-// from parent with the signing key: what an attacker holding the key would
-// compute.
-func legacyChild(signingKey []byte, parent string) string {
-	mac := hmac.New(sha256.New, signingKey)
-	mac.Write([]byte("authql refresh token rotation"))
-	derive := hmac.New(sha256.New, mac.Sum(nil))
-	derive.Write([]byte(parent))
-	return base64.RawURLEncoding.EncodeToString(derive.Sum(nil))
-}
 
 // TestSigningKeyDoesNotDeriveRefreshTokens: whoever holds the access-token
 // signing key cannot walk a session's refresh tokens from an old one to the
@@ -35,7 +22,7 @@ func TestSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 	ts := newTestServer(t)
 	ts.addUser("alice", alicePassword)
 	first := ts.login("alice", alicePassword)
-	guess := legacyChild(ts.secret, first.RefreshToken)
+	guess := authtest.LegacyChild(ts.secret, first.RefreshToken)
 	resp, body := ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
@@ -44,7 +31,7 @@ func TestSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 		t.Fatal("the child refresh token is derived from the signing key")
 	}
 	resp, body = ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {guess}})
-	wantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
+	authtest.WantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
 }
 
 // TestAdminMayGrantOnlyScopesTheirTokenCarries: users:write lets an
@@ -59,14 +46,14 @@ func TestAdminMayGrantOnlyScopesTheirTokenCarries(t *testing.T) {
 	boss := ts.addUser("boss", alicePassword, "billing:admin")
 
 	const setScopes = `mutation($id: ID!, $scopes: [String!]!) { setUserScopes(id: $id, scopes: $scopes) { scopes } }`
-	set := func(token, id string, scopes ...string) gqlResponse {
+	set := func(token, id string, scopes ...string) authtest.GraphQLResponse {
 		t.Helper()
 		_, resp := ts.graphql(token, setScopes, map[string]any{"id": id, "scopes": append([]string{}, scopes...)})
 		return resp
 	}
-	forbidden := func(resp gqlResponse, missing ...string) {
+	forbidden := func(resp authtest.GraphQLResponse, missing ...string) {
 		t.Helper()
-		if code := resp.code(t); code != "FORBIDDEN" {
+		if code := resp.Code(t); code != "FORBIDDEN" {
 			t.Fatalf("code = %s (%+v); want FORBIDDEN", code, resp.Errors)
 		}
 		if got := fmt.Sprint(resp.Errors[0].Extensions["requiredScopes"]); len(missing) > 0 && got != fmt.Sprint(missing) {
@@ -90,7 +77,7 @@ func TestAdminMayGrantOnlyScopesTheirTokenCarries(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login with scope: %d %s", resp.StatusCode, body)
 	}
-	var narrow tokens
+	var narrow authtest.Tokens
 	if err := json.Unmarshal(body, &narrow); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +99,7 @@ func TestAdminMayGrantOnlyScopesTheirTokenCarries(t *testing.T) {
 // from addr (the test server trusts X-Forwarded-For).
 func (ts *testServer) loginFrom(addr, username, password string) (*http.Response, []byte) {
 	ts.t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
+	form := authtest.PasswordGrant(username, password)
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-For", addr)
@@ -141,12 +128,12 @@ func TestAttackerCannotLockUserOut(t *testing.T) {
 	for _, name := range []string{"alice", "nobody"} {
 		for i := range 3 {
 			resp, body := ts.loginFrom(attacker, name, fmt.Sprintf("guess %d", i))
-			wantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
+			authtest.WantOAuth(t, resp, body, http.StatusBadRequest, "invalid_grant")
 		}
 		resp, body := ts.loginFrom(attacker, name, "one more")
-		wantThrottled(t, resp, body)
+		authtest.WantThrottled(t, resp, body)
 		resp, body = ts.loginFrom(attacker2, name, "from another address")
-		wantThrottled(t, resp, body) // the username's budget is spent
+		authtest.WantThrottled(t, resp, body) // the username's budget is spent
 	}
 
 	if resp, body := ts.loginFrom(home, "alice", alicePassword); resp.StatusCode != http.StatusOK {
@@ -156,7 +143,7 @@ func TestAttackerCannotLockUserOut(t *testing.T) {
 		t.Errorf("alice in her IPv6 /64 while attacked: %d %s", resp.StatusCode, body)
 	}
 	realResp, realBody := ts.loginFrom(newPlace, "alice", alicePassword)
-	wantThrottled(t, realResp, realBody)
+	authtest.WantThrottled(t, realResp, realBody)
 	fakeResp, fakeBody := ts.loginFrom(newPlace, "nobody", alicePassword)
 	if string(realBody) != string(fakeBody) || realResp.StatusCode != fakeResp.StatusCode ||
 		realResp.Header.Get("Retry-After") != fakeResp.Header.Get("Retry-After") {
@@ -171,7 +158,7 @@ func TestAttackerCannotLockUserOut(t *testing.T) {
 		ts.loginFrom(attacker, "alice", fmt.Sprintf("later guess %d", i))
 	}
 	resp, body := ts.loginFrom(home6, "alice", alicePassword)
-	wantThrottled(t, resp, body)
+	authtest.WantThrottled(t, resp, body)
 }
 
 // TestSignupIsThrottledPerAddress: signup tells whether a name is taken, so
@@ -230,21 +217,21 @@ func TestClientSecretGuessingIsThrottled(t *testing.T) {
 	grant := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
 	revoke := url.Values{"token": {"x"}}
 	for i, path := range []string{"/token", "/revoke", "/token"} {
-		resp, body := post(path, fmt.Sprintf("198.51.100.%d", i), map[string]url.Values{"/token": grant, "/revoke": revoke}[path], basicAuth("app", "guess"))
-		wantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
+		resp, body := post(path, fmt.Sprintf("198.51.100.%d", i), map[string]url.Values{"/token": grant, "/revoke": revoke}[path], authtest.BasicAuth("app", "guess"))
+		authtest.WantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
 	}
 	for _, path := range []string{"/token", "/revoke"} {
-		resp, body := post(path, "198.51.100.9", revoke, basicAuth("app", appSecret))
-		wantThrottled(t, resp, body)
+		resp, body := post(path, "198.51.100.9", revoke, authtest.BasicAuth("app", appSecret))
+		authtest.WantThrottled(t, resp, body)
 	}
 
 	// Per address: five wrong secrets for five ids, then a sixth id.
 	for i := range 5 {
-		resp, body := post("/token", "203.0.113.5", grant, basicAuth(fmt.Sprintf("client%d", i), "guess"))
-		wantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
+		resp, body := post("/token", "203.0.113.5", grant, authtest.BasicAuth(fmt.Sprintf("client%d", i), "guess"))
+		authtest.WantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
 	}
-	resp, body := post("/token", "203.0.113.5", grant, basicAuth("client9", "guess"))
-	wantThrottled(t, resp, body)
+	resp, body := post("/token", "203.0.113.5", grant, authtest.BasicAuth("client9", "guess"))
+	authtest.WantThrottled(t, resp, body)
 }
 
 // TestSecurityEventsAreLogged: failed logins, throttling, failed client
@@ -261,7 +248,7 @@ func TestSecurityEventsAreLogged(t *testing.T) {
 	ts.wrongLogin("alice")
 	ts.wrongLogin("nobody")
 	ts.wrongLogin("nobody") // throttled
-	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, basicAuth("app", "guess"))
+	ts.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, authtest.BasicAuth("app", "guess"))
 	ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
 	ts.clock.Advance(time.Minute)
 	ts.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})

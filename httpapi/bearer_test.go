@@ -50,8 +50,8 @@ func with(claims jwt.MapClaims, changes jwt.MapClaims) jwt.MapClaims {
 
 // TestBearer sends every kind of Authorization header to /query and checks
 // the status, the RFC 6750 challenge, and whom the middleware let through
-// or what it refused with. (The GraphQL body of a refusal is graph's; the
-// root package's TestBearerRefusalIsGraphQL checks it.)
+// or what it refused with. (The GraphQL body of a refusal is graph's:
+// graph's TestBearerRefusalIsGraphQL checks it.)
 func TestBearer(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()

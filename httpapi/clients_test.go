@@ -10,15 +10,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
-
-// basicAuth encodes client credentials as RFC 6749 Appendix B asks:
-// form-urlencoded, then HTTP Basic.
-func basicAuth(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
-
-const appSecret = "app secret: 100% & more+"
 
 // TestClientAuthentication is RFC 6749 section 2.3.1 against registered
 // clients.
@@ -45,28 +38,28 @@ func TestClientAuthentication(t *testing.T) {
 		code      string
 		wantScope string
 	}{
-		{name: "Basic", form: password(), auth: basicAuth("app", appSecret), status: 200, wantScope: "users:read users:write"},
+		{name: "Basic", form: password(), auth: authtest.BasicAuth("app", appSecret), status: 200, wantScope: "users:read users:write"},
 		{name: "body", form: password("client_id", "app", "client_secret", appSecret), status: 200},
-		{name: "Basic with encoded characters in id and secret", form: password(), auth: basicAuth("id:with spaces&more", appSecret), status: 200},
+		{name: "Basic with encoded characters in id and secret", form: password(), auth: authtest.BasicAuth("id:with spaces&more", appSecret), status: 200},
 		{name: "Basic without form-encoding", form: password(), auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("app:"+appSecret)), status: 401, code: "invalid_client"},
-		{name: "both methods", form: password("client_secret", appSecret), auth: basicAuth("app", appSecret), status: 400, code: "invalid_request"},
-		{name: "wrong secret in Basic", form: password(), auth: basicAuth("app", "wrong secret"), status: 401, code: "invalid_client"},
+		{name: "both methods", form: password("client_secret", appSecret), auth: authtest.BasicAuth("app", appSecret), status: 400, code: "invalid_request"},
+		{name: "wrong secret in Basic", form: password(), auth: authtest.BasicAuth("app", "wrong secret"), status: 401, code: "invalid_client"},
 		{name: "wrong secret in body", form: password("client_id", "app", "client_secret", "wrong secret"), status: 401, code: "invalid_client"},
 		{name: "confidential client without its secret", form: password("client_id", "app"), status: 401, code: "invalid_client"},
 		{name: "unknown client with a secret", form: password("client_id", "nope", "client_secret", appSecret), status: 401, code: "invalid_client"},
-		{name: "unknown client in Basic", form: password(), auth: basicAuth("nope", appSecret), status: 401, code: "invalid_client"},
+		{name: "unknown client in Basic", form: password(), auth: authtest.BasicAuth("nope", appSecret), status: 401, code: "invalid_client"},
 		{name: "unregistered public client_id", form: password("client_id", "some-cli"), status: 200},
 		{name: "public client", form: password("client_id", "spa"), status: 200},
 		{name: "public client presenting a secret", form: password("client_id", "spa", "client_secret", appSecret), status: 401, code: "invalid_client"},
 		{name: "grant the client may not use", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"spa"}}, status: 400, code: "unauthorized_client"},
-		{name: "client scopes narrow the token", form: password(), auth: basicAuth("reader", appSecret), status: 200, wantScope: "users:read"},
-		{name: "scope beyond the client", form: password("scope", "users:write"), auth: basicAuth("reader", appSecret), status: 400, code: "invalid_scope"},
+		{name: "client scopes narrow the token", form: password(), auth: authtest.BasicAuth("reader", appSecret), status: 200, wantScope: "users:read"},
+		{name: "scope beyond the client", form: password("scope", "users:write"), auth: authtest.BasicAuth("reader", appSecret), status: 400, code: "invalid_scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := s.postOAuth("/token", tc.form, tc.auth)
-			wantOAuth(t, resp, body, tc.status, tc.code)
+			authtest.WantOAuth(t, resp, body, tc.status, tc.code)
 			if tc.wantScope != "" {
-				var tok tokens
+				var tok authtest.Tokens
 				json.Unmarshal(body, &tok)
 				if tok.Scope != tc.wantScope {
 					t.Errorf("scope = %q; want %q", tok.Scope, tc.wantScope)
@@ -94,10 +87,10 @@ func TestRefreshTokenBoundToClient(t *testing.T) {
 	if _, a := s.query("Bearer " + tok.AccessToken); a.Identity == nil || a.Identity.ClientID != "app" {
 		t.Errorf("identity of the access token = %+v (refusal %+v); want client app", a.Identity, a.Refused)
 	}
-	for name, auth := range map[string]string{"first-party": "", "another client": basicAuth("other", "")} {
+	for name, auth := range map[string]string{"first-party": "", "another client": authtest.BasicAuth("other", "")} {
 		resp, body := s.postOAuth("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, auth)
-		t.Run(name, func(t *testing.T) { wantOAuth(t, resp, body, 400, "invalid_grant") })
+		t.Run(name, func(t *testing.T) { authtest.WantOAuth(t, resp, body, 400, "invalid_grant") })
 	}
-	resp, body := s.postOAuth("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, basicAuth("app", appSecret))
-	wantOAuth(t, resp, body, 200, "")
+	resp, body := s.postOAuth("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, authtest.BasicAuth("app", appSecret))
+	authtest.WantOAuth(t, resp, body, 200, "")
 }

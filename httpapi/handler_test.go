@@ -24,7 +24,12 @@ import (
 	"authql/httpapi"
 )
 
-const alicePassword = "correct horse battery staple"
+// The password of the tests' users, and a client secret that HTTP Basic
+// must form-encode.
+const (
+	alicePassword = authtest.AlicePassword
+	appSecret     = authtest.AppSecret
+)
 
 // server is authql's HTTP edge as httpapi.NewHandler builds it, over a real
 // auth.Service on a SQLite file in a temporary directory, behind a real HTTP
@@ -160,27 +165,13 @@ func (s *server) newRequest(method, path string, body io.Reader) *http.Request {
 // do sends a request and returns the response with its body read.
 func (s *server) do(req *http.Request) (*http.Response, []byte) {
 	s.t.Helper()
-	resp, err := s.Client().Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return resp, body
+	return authtest.Do(s.t, s.Client(), req)
 }
 
 // postOAuth posts form to path with an optional Authorization header.
 func (s *server) postOAuth(path string, form url.Values, authorization string) (*http.Response, []byte) {
 	s.t.Helper()
-	req := s.newRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	return s.do(req)
+	return authtest.PostForm(s.t, s.Client(), s.URL+path, form, authorization)
 }
 
 // postToken posts form to /token.
@@ -189,29 +180,10 @@ func (s *server) postToken(form url.Values) (*http.Response, []byte) {
 	return s.postOAuth("/token", form, "")
 }
 
-// tokens is a successful /token response body.
-type tokens struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
-}
-
 // login runs the password grant and fails the test unless it succeeds.
-func (s *server) login(username, password string) tokens {
+func (s *server) login(username, password string) authtest.Tokens {
 	s.t.Helper()
-	resp, body := s.postToken(url.Values{
-		"grant_type": {"password"}, "username": {username}, "password": {password},
-	})
-	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("login %s: %d %s", username, resp.StatusCode, body)
-	}
-	var tok tokens
-	if err := json.Unmarshal(body, &tok); err != nil {
-		s.t.Fatal(err)
-	}
-	return tok
+	return authtest.Login(s.t, s.Client(), s.URL+"/token", username, password)
 }
 
 // query posts to /query with an Authorization header for each of
@@ -263,35 +235,6 @@ func wantRefused(tb testing.TB, resp *http.Response, a answer, status int, code 
 		tb.Errorf("refused with %+v; want status %d, code %s and a message", *r, status, code)
 	case r.RequestID == "" || r.RequestID != resp.Header.Get("X-Request-Id"):
 		tb.Errorf("refused with request id %q; want X-Request-Id %q", r.RequestID, resp.Header.Get("X-Request-Id"))
-	}
-}
-
-// oauthError is an RFC 6749 section 5.2 error body.
-type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-}
-
-// wantOAuth checks status, error code and cache headers of an OAuth2
-// endpoint's response.
-func wantOAuth(t *testing.T, resp *http.Response, body []byte, status int, code string) {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Errorf("status = %d; want %d (%s)", resp.StatusCode, status, body)
-	}
-	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" {
-		t.Errorf("cache headers = %q %q", resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"))
-	}
-	if code == "" {
-		return
-	}
-	var e oauthError
-	json.Unmarshal(body, &e)
-	if e.Error != code || e.Description == "" {
-		t.Errorf("body = %s; want error %s with a description", body, code)
-	}
-	if code == "invalid_client" && resp.Header.Get("WWW-Authenticate") != `Basic realm="authql"` {
-		t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
 	}
 }
 

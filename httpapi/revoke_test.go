@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
 
 // TestRevoke is RFC 7009 section 2.
@@ -15,17 +16,17 @@ func TestRevoke(t *testing.T) {
 	s := newServer(t)
 	s.addUser("alice", alicePassword)
 	s.registerClient(auth.NewClient{ID: "app", Secret: appSecret})
-	login := func(authorization string) tokens {
+	login := func(authorization string) authtest.Tokens {
 		t.Helper()
 		resp, body := s.postOAuth("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, authorization)
 		if resp.StatusCode != 200 {
 			t.Fatalf("login: %d %s", resp.StatusCode, body)
 		}
-		var tok tokens
+		var tok authtest.Tokens
 		json.Unmarshal(body, &tok)
 		return tok
 	}
-	refreshStatus := func(tok tokens, authorization string) int {
+	refreshStatus := func(tok authtest.Tokens, authorization string) int {
 		resp, _ := s.postOAuth("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, authorization)
 		return resp.StatusCode
 	}
@@ -33,7 +34,7 @@ func TestRevoke(t *testing.T) {
 	t.Run("refresh token ends its session", func(t *testing.T) {
 		tok, other := login(""), login("")
 		resp, body := s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}, "")
-		wantOAuth(t, resp, body, 200, "")
+		authtest.WantOAuth(t, resp, body, 200, "")
 		if st := s.queryStatus(tok.AccessToken); st != 401 {
 			t.Errorf("access token of the session: %d; want 401", st)
 		}
@@ -47,7 +48,7 @@ func TestRevoke(t *testing.T) {
 	t.Run("access token ends its session", func(t *testing.T) {
 		tok := login("")
 		resp, body := s.postOAuth("/revoke", url.Values{"token": {tok.AccessToken}}, "")
-		wantOAuth(t, resp, body, 200, "")
+		authtest.WantOAuth(t, resp, body, 200, "")
 		if st := refreshStatus(tok, ""); st != 400 {
 			t.Errorf("refresh token of the session: %d; want 400", st)
 		}
@@ -55,22 +56,22 @@ func TestRevoke(t *testing.T) {
 	t.Run("wrong hint", func(t *testing.T) {
 		tok := login("")
 		resp, body := s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}, "")
-		wantOAuth(t, resp, body, 200, "")
+		authtest.WantOAuth(t, resp, body, 200, "")
 		if st := refreshStatus(tok, ""); st != 400 {
 			t.Errorf("refresh token: %d; want 400", st)
 		}
 	})
 	t.Run("confidential client revokes its token", func(t *testing.T) {
-		tok := login(basicAuth("app", appSecret))
+		tok := login(authtest.BasicAuth("app", appSecret))
 		resp, body := s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}}, "")
-		wantOAuth(t, resp, body, 400, "unauthorized_client")
-		resp, body = s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}}, basicAuth("app", "wrong secret"))
-		wantOAuth(t, resp, body, 401, "invalid_client")
+		authtest.WantOAuth(t, resp, body, 400, "unauthorized_client")
+		resp, body = s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}}, authtest.BasicAuth("app", "wrong secret"))
+		authtest.WantOAuth(t, resp, body, 401, "invalid_client")
 		if st := s.queryStatus(tok.AccessToken); st != 200 {
 			t.Errorf("after refused revocations: %d; want 200", st)
 		}
-		resp, body = s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}}, basicAuth("app", appSecret))
-		wantOAuth(t, resp, body, 200, "")
+		resp, body = s.postOAuth("/revoke", url.Values{"token": {tok.RefreshToken}}, authtest.BasicAuth("app", appSecret))
+		authtest.WantOAuth(t, resp, body, 200, "")
 		if st := s.queryStatus(tok.AccessToken); st != 401 {
 			t.Errorf("after revocation: %d; want 401", st)
 		}
@@ -107,7 +108,7 @@ func TestRevoke(t *testing.T) {
 			req := s.newRequest(method, target, strings.NewReader(tc.form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			resp, body := s.do(req)
-			wantOAuth(t, resp, body, tc.status, tc.code)
+			authtest.WantOAuth(t, resp, body, tc.status, tc.code)
 			if tc.status == 405 && resp.Header.Get("Allow") != "POST" {
 				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
 			}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"authql/auth"
+	"authql/auth/authtest"
 )
 
 // TestTokenWithOAuth2Client drives /token with golang.org/x/oauth2, the
@@ -214,9 +215,9 @@ func TestTokenRefreshReplay(t *testing.T) {
 	s := newServer(t)
 	s.addUser("alice", alicePassword)
 	first := s.login("alice", alicePassword)
-	refresh := func(tok string) (int, tokens) {
+	refresh := func(tok string) (int, authtest.Tokens) {
 		resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok}})
-		var out tokens
+		var out authtest.Tokens
 		json.Unmarshal(body, &out)
 		return resp.StatusCode, out
 	}
@@ -252,7 +253,7 @@ func TestConcurrentRefreshesOverHTTP(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
-			var got tokens
+			var got authtest.Tokens
 			json.Unmarshal(body, &got)
 			results <- fmt.Sprint(resp.StatusCode, " ", got.RefreshToken)
 		})
@@ -269,5 +270,5 @@ func TestConcurrentRefreshesOverHTTP(t *testing.T) {
 		}
 	}
 	resp, body := s.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {strings.TrimPrefix(first, "200 ")}})
-	wantOAuth(t, resp, body, 200, "")
+	authtest.WantOAuth(t, resp, body, 200, "")
 }

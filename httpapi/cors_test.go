@@ -1,4 +1,4 @@
-package main
+package httpapi_test
 
 import (
 	"net/http"
@@ -13,14 +13,14 @@ import (
 // clients add must be allowed, alone and all together, as browsers list
 // them (lower case, sorted, comma-separated).
 func TestCORSPreflight(t *testing.T) {
-	ta := newTestApp(t)
+	s := newServer(t)
 	preflight := func(path, headers string) *http.Response {
 		t.Helper()
-		req := mustRequest(t, http.MethodOptions, ta.URL+path)
+		req := s.newRequest(http.MethodOptions, path, nil)
 		req.Header.Set("Origin", "https://app.example.com")
 		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
 		req.Header.Set("Access-Control-Request-Headers", headers)
-		resp, _ := ta.do(req)
+		resp, _ := s.do(req)
 		return resp
 	}
 	for _, tc := range []struct {
@@ -64,24 +64,22 @@ func TestCORSPreflight(t *testing.T) {
 // needs on cross-origin answers: the bearer challenge, the request id and
 // Retry-After.
 func TestCORSExposedHeaders(t *testing.T) {
-	ta := newTestApp(t)
+	s := newServer(t)
 	want := []string{"www-authenticate", "x-request-id", "retry-after"}
 
-	refused := mustRequest(t, http.MethodPost, ta.URL+"/query")
-	refused.Body = http.NoBody
+	refused := s.newRequest(http.MethodPost, "/query", http.NoBody)
 	refused.Header.Set("Origin", "https://app.example.com")
 	refused.Header.Set("Content-Type", "application/json")
 	refused.Header.Set("Authorization", "Bearer not.a.token")
 
-	token := mustRequest(t, http.MethodPost, ta.URL+"/token")
-	token.Body = http.NoBody
+	token := s.newRequest(http.MethodPost, "/token", http.NoBody)
 	token.Header.Set("Origin", "https://app.example.com")
 	token.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	token.URL.RawQuery = url.Values{"grant_type": {"password"}}.Encode()
 
 	for name, req := range map[string]*http.Request{"refused bearer at /query": refused, "error at /token": token} {
 		t.Run(name, func(t *testing.T) {
-			resp, body := ta.do(req)
+			resp, body := s.do(req)
 			if resp.StatusCode < 400 {
 				t.Fatalf("status %d (%s); want an error", resp.StatusCode, body)
 			}

@@ -1,4 +1,4 @@
-package main
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 // path meant; and that the paths without the slash answer as before (no
 // redirect to the slashed path for a method they do not take).
 func TestTrailingSlash(t *testing.T) {
-	ta := newTestApp(t)
+	s := newServer(t)
 	for _, tc := range []struct {
 		method, path, accept string
 		status               int
@@ -33,10 +33,6 @@ func TestTrailingSlash(t *testing.T) {
 				t.Errorf("body = %v; want status not_found and a hint", body)
 			}
 		}},
-		{method: "POST", path: "/query/", status: 404, contentType: "application/json", body: graphqlHint},
-		{method: "GET", path: "/query/", status: 404, contentType: "application/json", body: graphqlHint},
-		{method: "POST", path: "/query/", accept: "application/graphql-response+json", status: 404,
-			contentType: "application/graphql-response+json", body: graphqlHint},
 
 		// The endpoints themselves, on methods they do not take: 405, not
 		// a redirect to the slashed path.
@@ -47,11 +43,11 @@ func TestTrailingSlash(t *testing.T) {
 		{method: "GET", path: "/healthz", status: 200, contentType: "application/json"},
 	} {
 		t.Run(strings.TrimSpace(tc.method+" "+tc.path+" "+tc.accept), func(t *testing.T) {
-			req := mustRequest(t, tc.method, ta.URL+tc.path)
+			req := s.newRequest(tc.method, tc.path, nil)
 			if tc.accept != "" {
 				req.Header.Set("Accept", tc.accept)
 			}
-			client := *ta.Client()
+			client := *s.Client()
 			client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 			resp, err := client.Do(req)
 			if err != nil {
@@ -89,19 +85,5 @@ func oauthHint(meant string) func(*testing.T, map[string]any) {
 		if body["error"] != "invalid_request" || !strings.HasSuffix(desc, "did you mean "+meant+"?") {
 			t.Errorf("body = %v; want invalid_request and a description ending in: did you mean %s?", body, meant)
 		}
-	}
-}
-
-// graphqlHint checks a GraphQL error body whose one error names /query.
-func graphqlHint(t *testing.T, body map[string]any) {
-	t.Helper()
-	raw, _ := json.Marshal(body)
-	var resp gqlResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := body["data"]; ok || len(resp.Errors) != 1 || resp.code(t) != "BAD_USER_INPUT" ||
-		!strings.HasSuffix(resp.Errors[0].Message, "did you mean /query?") {
-		t.Errorf("body = %s; want one error, BAD_USER_INPUT, naming /query, no data", raw)
 	}
 }
