@@ -101,12 +101,7 @@ var commands = []command{
 		about:    "Sets a user's password and ends all of the user's sessions. The password is read from stdin.",
 		hashes:   true,
 		define: func(fs *flag.FlagSet) action {
-			username := usernameFlag(fs)
-			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
-				u, err := userNamed(ctx, svc, *username)
-				if err != nil {
-					return err
-				}
+			return forUser(fs, func(ctx context.Context, svc *auth.Service, cio cliIO, u *auth.User) error {
 				password, err := readSecret(cio, "New password")
 				if err != nil {
 					return err
@@ -116,7 +111,7 @@ var commands = []command{
 				}
 				fmt.Fprintf(cio.stdout, "changed the password of %s and ended its sessions\n", u.Username)
 				return nil
-			}
+			})
 		},
 	},
 	{
@@ -136,22 +131,17 @@ var commands = []command{
 		synopsis: "-username NAME -scopes SCOPES",
 		about:    "Replaces the scopes granted to a user (-scopes \"\" removes them all). Tokens lose removed scopes at once.",
 		define: func(fs *flag.FlagSet) action {
-			username := usernameFlag(fs)
 			scopes := fs.String("scopes", "", "the scopes, space- or comma-separated (required)")
-			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+			return forUser(fs, func(ctx context.Context, svc *auth.Service, cio cliIO, u *auth.User) (err error) {
 				if !flagSet(fs, "scopes") {
 					return usageErrorf("-scopes is required")
-				}
-				u, err := userNamed(ctx, svc, *username)
-				if err != nil {
-					return err
 				}
 				if u, err = svc.SetUserScopes(ctx, auth.Operator, u.ID, noteNewScopes(ctx, svc, cio, splitList(*scopes))); err != nil {
 					return err
 				}
 				fmt.Fprintf(cio.stdout, "scopes of %s: %q\n", u.Username, auth.FormatScope(u.Scopes))
 				return nil
-			}
+			})
 		},
 	},
 	{
@@ -185,18 +175,13 @@ var commands = []command{
 		synopsis: "-username NAME",
 		about:    "Deletes a user with its sessions: its tokens stop working at once.",
 		define: func(fs *flag.FlagSet) action {
-			username := usernameFlag(fs)
-			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
-				u, err := userNamed(ctx, svc, *username)
-				if err != nil {
-					return err
-				}
+			return forUser(fs, func(ctx context.Context, svc *auth.Service, cio cliIO, u *auth.User) error {
 				if err := svc.DeleteUser(ctx, auth.Operator, u.ID); err != nil {
 					return err
 				}
 				fmt.Fprintf(cio.stdout, "deleted user %s (id %s) and ended its sessions\n", u.Username, u.ID)
 				return nil
-			}
+			})
 		},
 	},
 	{
@@ -495,12 +480,7 @@ func userNamed(ctx context.Context, svc *auth.Service, username string) (*auth.U
 }
 
 func setDisabled(fs *flag.FlagSet, disabled bool) action {
-	username := usernameFlag(fs)
-	return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
-		u, err := userNamed(ctx, svc, *username)
-		if err != nil {
-			return err
-		}
+	return forUser(fs, func(ctx context.Context, svc *auth.Service, cio cliIO, u *auth.User) (err error) {
 		if u, err = svc.SetUserDisabled(ctx, auth.Operator, u.ID, disabled); err != nil {
 			return err
 		}
@@ -510,6 +490,19 @@ func setDisabled(fs *flag.FlagSet, disabled bool) action {
 		}
 		fmt.Fprintf(cio.stdout, "user %s is %s\n", u.Username, state)
 		return nil
+	})
+}
+
+// forUser defines -username and returns the action that runs act on the
+// user it names.
+func forUser(fs *flag.FlagSet, act func(ctx context.Context, svc *auth.Service, cio cliIO, u *auth.User) error) action {
+	username := usernameFlag(fs)
+	return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+		u, err := userNamed(ctx, svc, *username)
+		if err != nil {
+			return err
+		}
+		return act(ctx, svc, cio, u)
 	}
 }
 
