@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"authql/auth"
+	"authql/auth/bcryptpool"
 	"authql/db"
 	"authql/graph"
 	"authql/httpapi"
@@ -35,6 +36,7 @@ type config struct {
 // serverOptions are the listener's and the http.Server's settings.
 type serverOptions struct {
 	addr              string
+	metricsAddr       string // "" means no metrics at all
 	logFormat         string
 	maxHeaderBytes    int
 	readHeaderTimeout time.Duration
@@ -48,6 +50,7 @@ type serverOptions struct {
 type poolOptions struct {
 	workers int
 	wait    time.Duration
+	metrics bcryptpool.Observer // not a setting: newApp sets it with METRICS_ADDR
 }
 
 // setting is one row of the configuration: its flag, its environment
@@ -68,6 +71,9 @@ func (c *config) settings() []setting {
 	return []setting{
 		{flag: "addr", env: "ADDR", usage: "listen `address`", def: ":8080",
 			apply: stringInto(&c.server.addr, nonEmpty)},
+		{flag: "metrics-addr", env: "METRICS_ADDR",
+			usage: "listen `address` of a second server, for GET /metrics (Prometheus) only (default: no metrics)",
+			apply: stringInto(&c.server.metricsAddr, nil)},
 		{flag: "db", env: "DB_PATH", usage: "SQLite `file` (created with mode 0600 and migrated on start)", def: "authql.db",
 			apply: stringInto(&c.dbPath, fileName)},
 		{flag: "jwt-secret", env: "JWT_SECRET", secret: true,

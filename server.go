@@ -22,6 +22,7 @@ import (
 	"authql/db"
 	"authql/graph"
 	"authql/httpapi"
+	"authql/metrics"
 )
 
 func main() {
@@ -60,8 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return serve(ctx, cfg, stdout, stderr)
 }
 
-// serve runs the server until ctx is done, then lets requests in flight
-// finish.
+// serve runs the server, and with METRICS_ADDR the metrics server beside
+// it, until ctx is done, then lets requests in flight finish.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg.server.logFormat, stderr)
 	a, err := newApp(ctx, cfg, logger)
@@ -71,33 +72,65 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer a.Close()
 
 	so := cfg.server
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: so.readHeaderTimeout,
+			ReadTimeout:       so.readTimeout,
+			WriteTimeout:      so.writeTimeout,
+			IdleTimeout:       so.idleTimeout,
+			MaxHeaderBytes:    so.maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
 	ln, err := net.Listen("tcp", so.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (ADDR): %w", so.addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: so.readHeaderTimeout,
-		ReadTimeout:       so.readTimeout,
-		WriteTimeout:      so.writeTimeout,
-		IdleTimeout:       so.idleTimeout,
-		MaxHeaderBytes:    so.maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	servers := []*http.Server{newServer(a.handler)}
+	listeners := []net.Listener{ln}
+	// The metrics have a listener of their own, which an operator keeps
+	// off the public network: they tell how busy the server is and how
+	// logins fare.
+	var metricsLn net.Listener
+	if a.metrics != nil {
+		if metricsLn, err = net.Listen("tcp", so.metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", so.metricsAddr, err)
+		}
+		servers = append(servers, newServer(a.metrics))
+		listeners = append(listeners, metricsLn)
 	}
 	fmt.Fprintf(stdout, "authql listening on %s\n", baseURL(ln.Addr()))
+	if metricsLn != nil {
+		fmt.Fprintf(stdout, "authql metrics on %s/metrics\n", baseURL(metricsLn.Addr()))
+	}
 	go purgeSessions(ctx, a.db, logger)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-errc:
+		for _, srv := range servers {
+			srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), so.shutdownTimeout)
 	defer cancel()
 	logger.Info("shutting down; finishing requests in flight", httpapi.Milliseconds("timeout_ms", so.shutdownTimeout))
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	// The public server first: the metrics listener stays up while its
+	// requests finish, so that a scrape can watch the drain.
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	logger.Info("stopped")
 	return nil
@@ -156,9 +189,17 @@ type app struct {
 	bcrypt  *bcryptpool.Pool
 	service *auth.Service
 	handler http.Handler
+	// metrics serves GET /metrics; nil without METRICS_ADDR, when nothing
+	// is measured.
+	metrics http.Handler
 }
 
 func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
+	var m *metrics.Metrics
+	if cfg.server.metricsAddr != "" {
+		m = metrics.New()
+		cfg.db.Metrics, cfg.pool.metrics, cfg.auth.Metrics, cfg.http.Metrics = m, m, m, m
+	}
 	store, pool, svc, err := openService(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -174,7 +215,16 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		store.Close()
 		return nil, err
 	}
-	return &app{db: store, bcrypt: pool, service: svc, handler: handler}, nil
+	a := &app{db: store, bcrypt: pool, service: svc, handler: handler}
+	if m != nil {
+		now := cfg.auth.Now
+		if now == nil {
+			now = time.Now
+		}
+		m.CountSessions(func(ctx context.Context) (int64, error) { return store.CountLiveSessions(ctx, now()) })
+		a.metrics = m.Handler(logger)
+	}
+	return a, nil
 }
 
 // Close stops the bcrypt workers and closes the database, once the HTTP
@@ -195,7 +245,7 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
 	}
-	pool, err := bcryptpool.New(cfg.pool.workers, cfg.pool.wait)
+	pool, err := bcryptpool.New(cfg.pool.workers, cfg.pool.wait, cfg.pool.metrics)
 	if err != nil {
 		store.Close()
 		return nil, nil, nil, err

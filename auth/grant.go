@@ -43,7 +43,12 @@ type PasswordGrant struct {
 // The session opens only if the password and the user's enabled state are
 // still those checked, so a password change or a disabling that commits
 // while the password is being checked wins.
-func (s *Service) Login(ctx context.Context, req PasswordGrant) (*Grant, error) {
+//
+// Config.Metrics is told how the login ended (an Outcome).
+func (s *Service) Login(ctx context.Context, req PasswordGrant) (_ *Grant, err error) {
+	if s.cfg.Metrics != nil {
+		defer func() { s.cfg.Metrics.ObserveLogin(outcomeOf(err)) }()
+	}
 	if err := req.Client.allows(GrantPassword); err != nil {
 		return nil, err
 	}
@@ -177,7 +182,20 @@ type RefreshGrant struct {
 // and a token issued to another client are CodeInvalidGrant; a scope beyond
 // the session's is CodeInvalidScope; a client not allowed the grant is
 // CodeUnauthorizedClient.
-func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error) {
+//
+// Config.Metrics is told how the refresh ended (an Outcome):
+// OutcomeReuseDetected for a replay that ended the session.
+func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (_ *Grant, err error) {
+	reused := false
+	if s.cfg.Metrics != nil {
+		defer func() {
+			outcome := outcomeOf(err)
+			if reused && outcome == OutcomeInvalidGrant {
+				outcome = OutcomeReuseDetected
+			}
+			s.cfg.Metrics.ObserveRefresh(outcome)
+		}()
+	}
 	if err := req.Client.allows(GrantRefreshToken); err != nil {
 		return nil, err
 	}
@@ -238,6 +256,7 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (*Grant, error)
 		}
 		s.securityEvent(ctx, req.Origin.ClientAddr, "refresh token reused after rotation; session revoked", "refresh_token_reused",
 			"user_id", user.ID, "session_id", sess.ID, "rotated_at", rotatedAt.UTC())
+		reused = true
 		return nil, errBadRefreshToken()
 	}
 	return s.grant(user, rec.Session, scopes, child)

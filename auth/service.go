@@ -51,6 +51,79 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives security events (never secrets); nil discards them.
 	Logger *slog.Logger
+	// Metrics is told how each login and refresh ended; nil means no
+	// metrics.
+	Metrics Observer
+}
+
+// Observer is told how each Login and Refresh ended, once it has (the
+// metrics package counts them). Its methods must be cheap and safe for
+// concurrent use: they run on the request's goroutine.
+type Observer interface {
+	ObserveLogin(Outcome)
+	ObserveRefresh(Outcome)
+}
+
+// Outcome is how a Login or a Refresh ended, in a few classes that an
+// operator watches separately.
+type Outcome string
+
+// The outcomes. Each error code maps to one of them (see outcomeOf).
+const (
+	// OutcomeSuccess: tokens were issued.
+	OutcomeSuccess Outcome = "success"
+	// OutcomeInvalidGrant: CodeInvalidGrant. For a login, a wrong username
+	// or password or a disabled user; for a refresh, an unknown, expired
+	// or revoked refresh token (but see OutcomeReuseDetected).
+	OutcomeInvalidGrant Outcome = "invalid_grant"
+	// OutcomeThrottled: CodeRateLimited, refused by brute-force
+	// protection before any password check.
+	OutcomeThrottled Outcome = "throttled"
+	// OutcomeReuseDetected: a refresh token already rotated came back
+	// after RefreshReuseGrace; the session was revoked (refresh only).
+	OutcomeReuseDetected Outcome = "reuse_detected"
+	// OutcomeUnavailable: CodeUnavailable, no bcrypt worker free in time
+	// or the database too busy (503 with Retry-After).
+	OutcomeUnavailable Outcome = "unavailable"
+	// OutcomeRejected: the request itself was refused: CodeInvalidScope,
+	// CodeUnauthorizedClient, CodeInvalidRequest.
+	OutcomeRejected Outcome = "rejected"
+	// OutcomeCanceled: the request's context ended first (the client went
+	// away).
+	OutcomeCanceled Outcome = "canceled"
+	// OutcomeError: anything else, a fault reported as CodeInternal.
+	OutcomeError Outcome = "error"
+)
+
+// LoginOutcomes and RefreshOutcomes are every Outcome that Login and
+// Refresh report: a refresh is never throttled, and only a refresh
+// detects reuse.
+var (
+	LoginOutcomes = []Outcome{OutcomeSuccess, OutcomeInvalidGrant, OutcomeThrottled,
+		OutcomeUnavailable, OutcomeRejected, OutcomeCanceled, OutcomeError}
+	RefreshOutcomes = []Outcome{OutcomeSuccess, OutcomeInvalidGrant, OutcomeReuseDetected,
+		OutcomeUnavailable, OutcomeRejected, OutcomeCanceled, OutcomeError}
+)
+
+// outcomeOf classifies the error a Login or Refresh returned.
+func outcomeOf(err error) Outcome {
+	if err == nil {
+		return OutcomeSuccess
+	}
+	switch ErrorCode(err) {
+	case CodeInvalidGrant:
+		return OutcomeInvalidGrant
+	case CodeRateLimited:
+		return OutcomeThrottled
+	case CodeUnavailable:
+		return OutcomeUnavailable
+	case CodeInternal:
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return OutcomeCanceled
+		}
+		return OutcomeError
+	}
+	return OutcomeRejected
 }
 
 // Service is authql's core: it turns credentials into sessions and tokens and

@@ -38,6 +38,20 @@ type Options struct {
 	// MustExist refuses to create the database: Open fails with
 	// ErrNoDatabase when there is no file at the path.
 	MustExist bool
+	// Metrics is told how long each write waited for the writer and of
+	// each write that gave up busy; nil means no metrics.
+	Metrics Observer
+}
+
+// Observer is told how the writes fare (authql's metrics package counts
+// them). Its methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// ObserveWriteWait: a write waited this long for the writer
+	// connection and SQLite's write lock, whether or not it got them.
+	ObserveWriteWait(time.Duration)
+	// ObserveWriteBusy: a write failed with auth.ErrBusy, which clients
+	// get as 503 with Retry-After.
+	ObserveWriteBusy()
 }
 
 // ErrNoDatabase is returned by Open with Options.MustExist when the file
@@ -51,6 +65,7 @@ type DB struct {
 	write     *sql.DB
 	read      *sql.DB
 	writeWait time.Duration
+	metrics   Observer
 	// stmts caches prepared read statements by query text: preparing costs
 	// as much as running the queries that run on every request.
 	stmts sync.Map // string -> *sql.Stmt
@@ -74,6 +89,9 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 			o.WriteWait = opt.WriteWait
 		}
 		o.MustExist = o.MustExist || opt.MustExist
+		if opt.Metrics != nil {
+			o.Metrics = opt.Metrics
+		}
 	}
 	if o.MustExist {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -96,7 +114,7 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{write: write, writeWait: o.WriteWait}
+	db := &DB{write: write, writeWait: o.WriteWait, metrics: o.Metrics}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -335,12 +353,18 @@ var errUnique = errors.New("unique constraint violated")
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN) and
 // commits it when fn returns nil. Every write goes through here, so that all
 // of them queue for the one writer connection for at most writeWait, and
-// fail with auth.ErrBusy past it.
+// fail with auth.ErrBusy past it. The wait (for the connection, then for
+// SQLite's write lock, which BEGIN IMMEDIATE takes) and the busy failures go
+// to the Observer.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	wctx, cancel := context.WithTimeout(ctx, db.writeWait)
 	defer cancel()
 	err := func() error {
+		start := time.Now()
 		tx, err := db.write.BeginTx(wctx, nil)
+		if db.metrics != nil {
+			db.metrics.ObserveWriteWait(time.Since(start))
+		}
 		if err != nil {
 			return err
 		}
@@ -351,9 +375,14 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return tx.Commit()
 	}()
 	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
-		return fmt.Errorf("%w: waited %v for the writer", auth.ErrBusy, db.writeWait)
+		err = fmt.Errorf("%w: waited %v for the writer", auth.ErrBusy, db.writeWait)
+	} else {
+		err = dbError(err)
 	}
-	return dbError(err)
+	if db.metrics != nil && errors.Is(err, auth.ErrBusy) {
+		db.metrics.ObserveWriteBusy()
+	}
+	return err
 }
 
 // Times are stored as Unix nanoseconds.

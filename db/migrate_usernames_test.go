@@ -195,7 +195,9 @@ func TestMigrationRekeyingTwiceChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DELETE FROM goose_db_version WHERE version_id = 4`); err != nil {
+	// Version 4 and those after it, which goose would otherwise call
+	// applied out of order; they are idempotent too.
+	if _, err := raw.Exec(`DELETE FROM goose_db_version WHERE version_id >= 4`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

@@ -104,6 +104,23 @@ func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*au
 	return sessions, dbError(rows.Err())
 }
 
+// CountLiveSessions returns how many sessions are live at now: not revoked
+// and not expired, whoever their user. It reads the partial index
+// sessions_live only. Unlike the other reads it stops when ctx ends, so
+// that a caller may bound it (a metrics scrape waits for it).
+func (db *DB) CountLiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	stmt, err := db.readStmt(ctx, countLiveSessions)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = stmt.QueryRowContext(ctx, unixNano(now)).Scan(&n)
+	return n, dbError(err)
+}
+
+// countLiveSessions repeats the WHERE clause of the index sessions_live.
+const countLiveSessions = `SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?`
+
 // SessionWithUser returns session id and its user, or auth.ErrNotFound. It
 // runs on every authenticated request.
 //

@@ -39,7 +39,26 @@ type Options struct {
 	// Playground serves GraphiQL at GET /.
 	Playground bool
 	Logger     *slog.Logger
+	// Metrics is told of every request once it is answered; nil means no
+	// metrics.
+	Metrics Observer
 }
+
+// Observer is told of every request once it is answered (authql's metrics
+// package counts them). route is the ServeMux pattern that matched, such as
+// "POST /token", or RouteUnmatched or RoutePreflight: never the path, which
+// the client chooses. Its methods must be cheap and safe for concurrent use.
+type Observer interface {
+	ObserveRequest(route string, status int, took time.Duration)
+}
+
+// The routes of requests that no pattern of the route table answered.
+const (
+	// RouteUnmatched: ServeMux's own 404, 405 or redirect.
+	RouteUnmatched = "unmatched"
+	// RoutePreflight: a CORS preflight, answered before the routes.
+	RoutePreflight = "preflight"
+)
 
 // NewHandler returns the whole HTTP surface of authql. Go's ServeMux
 // answers other methods on these paths with 405 and an Allow header; /token
@@ -49,22 +68,25 @@ func NewHandler(o Options) (http.Handler, error) {
 	graphql := noStoreAll(withUser(http.MaxBytesHandler(o.GraphQL, o.MaxQueryBytes)))
 
 	mux := http.NewServeMux()
+	// handle routes pattern to h, which records the pattern for the
+	// request's metrics.
+	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, recordRoute(h)) }
 	if o.Playground {
 		page, assets, err := playgroundHandlers()
 		if err != nil {
 			return nil, err
 		}
-		mux.Handle("GET /{$}", page)
-		mux.Handle("GET "+playgroundPath, assets)
+		handle("GET /{$}", page)
+		handle("GET "+playgroundPath, assets)
 	}
-	mux.Handle("GET /query", graphql)
-	mux.Handle("POST /query", graphql)
-	mux.Handle("POST /token", tokenHandler(o.Service, o.Logger))
-	mux.HandleFunc("/token", postOnly)
-	mux.Handle("POST /revoke", revokeHandler(o.Service, o.Logger))
-	mux.HandleFunc("/revoke", postOnly)
-	mux.Handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
-	mux.Handle("GET /healthz", health(o.Ping))
+	handle("GET /query", graphql)
+	handle("POST /query", graphql)
+	handle("POST /token", tokenHandler(o.Service, o.Logger))
+	handle("/token", http.HandlerFunc(postOnly))
+	handle("POST /revoke", revokeHandler(o.Service, o.Logger))
+	handle("/revoke", http.HandlerFunc(postOnly))
+	handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
+	handle("GET /healthz", health(o.Ping))
 
 	// Each path with a trailing slash, as a client or a proxy's
 	// configuration may add by mistake: 404 in the endpoint's own error
@@ -74,12 +96,12 @@ func NewHandler(o Options) (http.Handler, error) {
 	// pattern for every method, ServeMux would redirect PUT /query, which
 	// has no route, to /query/, instead of answering 405.
 	queryNotFound := didYouMean("/query", graphqlNotFound(o.RefuseBearer))
-	mux.Handle("GET /query/{$}", queryNotFound)
-	mux.Handle("POST /query/{$}", queryNotFound)
-	mux.Handle("/token/{$}", didYouMean("/token", oauthNotFound))
-	mux.Handle("/revoke/{$}", didYouMean("/revoke", oauthNotFound))
-	mux.Handle("GET /.well-known/oauth-authorization-server/{$}", didYouMean("/.well-known/oauth-authorization-server", oauthNotFound))
-	mux.Handle("GET /healthz/{$}", didYouMean("/healthz", healthNotFound))
+	handle("GET /query/{$}", queryNotFound)
+	handle("POST /query/{$}", queryNotFound)
+	handle("/token/{$}", didYouMean("/token", oauthNotFound))
+	handle("/revoke/{$}", didYouMean("/revoke", oauthNotFound))
+	handle("GET /.well-known/oauth-authorization-server/{$}", didYouMean("/.well-known/oauth-authorization-server", oauthNotFound))
+	handle("GET /healthz/{$}", didYouMean("/healthz", healthNotFound))
 
 	var h http.Handler = mux
 	h = cors.New(cors.Options{
@@ -90,8 +112,21 @@ func NewHandler(o Options) (http.Handler, error) {
 		MaxAge:         600,
 	}).Handler(h)
 	h = securityHeaders(h)
-	h = logRequests(o.Logger, o.ClientIPHeader, h)
+	h = logRequests(o.Logger, o.ClientIPHeader, o.Metrics, h)
 	return h, nil
+}
+
+// recordRoute notes the pattern that ServeMux matched (r.Pattern, which it
+// sets on the request it hands to the route's handler) in the request's
+// info, where logRequests, outside the mux, finds it once the request is
+// answered.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = r.Pattern
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // corsAllowedHeaders are the request headers a browser may send cross-origin

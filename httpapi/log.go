@@ -18,6 +18,8 @@ type requestInfo struct {
 	id     string
 	origin auth.Origin
 	userID string
+	// route is the pattern that matched (recordRoute); "" until one did.
+	route string
 }
 
 type requestInfoKey struct{}
@@ -84,9 +86,10 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 
 // logRequests gives each request an id, returned in the X-Request-Id header
 // and named by every log line and internal error of the request, records
-// where the request came from, and logs one line per request. It logs no
-// header, query or body, so no token or password reaches the log.
-func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) http.Handler {
+// where the request came from, logs one line per request, and tells metrics
+// (when not nil) its route, status and duration. It logs no header, query or
+// body, so no token or password reaches the log.
+func logRequests(logger *slog.Logger, clientIPHeader string, metrics Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := auth.NewID()[:16]
@@ -96,12 +99,16 @@ func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) 
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		took := time.Since(start)
+		if metrics != nil {
+			metrics.ObserveRequest(routeOf(r, info), rec.status, took)
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			Milliseconds("duration_ms", time.Since(start)),
+			Milliseconds("duration_ms", took),
 			slog.String("client", addr),
 		}
 		if info.userID != "" {
@@ -109,6 +116,19 @@ func logRequests(logger *slog.Logger, clientIPHeader string, next http.Handler) 
 		}
 		logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
+}
+
+// routeOf is the route of an answered request for metrics: the pattern
+// that matched, or one of two fixed names, so that the paths clients send
+// cannot add label values.
+func routeOf(r *http.Request, info *requestInfo) string {
+	switch {
+	case info.route != "":
+		return info.route
+	case r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "":
+		return RoutePreflight // as rs/cors recognises one
+	}
+	return RouteUnmatched
 }
 
 // Milliseconds is a log attribute for a duration: a number of milliseconds,

@@ -34,22 +34,34 @@ type Pool struct {
 	// wait is how long a job queues for a worker before Run gives up with
 	// ErrBusy.
 	wait    time.Duration
+	metrics Observer
 	lender  procLender
 	quit    chan struct{}
 	stop    sync.Once
 	workers sync.WaitGroup
 }
 
+// Observer is told how long each job queued before a worker took it, and
+// of each job refused for want of a worker (authql's metrics package counts
+// them). Its methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// ObserveBcryptWait: a job waited this long, from Run to its start.
+	ObserveBcryptWait(time.Duration)
+	// ObserveBcryptBusy: Run gave up with ErrBusy.
+	ObserveBcryptBusy()
+}
+
 // New starts a Pool of workers that makes a job wait at most wait for one
-// of them. It fails if workers is below 1 or wait is not positive.
-func New(workers int, wait time.Duration) (*Pool, error) {
+// of them, and tells metrics about the waits (nil: no metrics). It fails if
+// workers is below 1 or wait is not positive.
+func New(workers int, wait time.Duration, metrics Observer) (*Pool, error) {
 	if workers < 1 {
 		return nil, fmt.Errorf("bcrypt concurrency %d is below 1", workers)
 	}
 	if wait <= 0 {
 		return nil, fmt.Errorf("bcrypt wait %v is not positive", wait)
 	}
-	p := &Pool{jobs: make(chan func()), wait: wait, quit: make(chan struct{})}
+	p := &Pool{jobs: make(chan func()), wait: wait, metrics: metrics, quit: make(chan struct{})}
 	p.workers.Add(workers)
 	for range workers {
 		go p.work()
@@ -66,11 +78,20 @@ func (p *Pool) Run(ctx context.Context, fn func()) error {
 		defer close(done)
 		fn()
 	}
+	start := time.Now()
 	timer := time.NewTimer(p.wait)
 	defer timer.Stop()
 	select {
 	case p.jobs <- job:
+		// The send completes when a worker takes the job, so the job
+		// starts now.
+		if p.metrics != nil {
+			p.metrics.ObserveBcryptWait(time.Since(start))
+		}
 	case <-timer.C:
+		if p.metrics != nil {
+			p.metrics.ObserveBcryptBusy()
+		}
 		return ErrBusy
 	case <-ctx.Done():
 		return ctx.Err()

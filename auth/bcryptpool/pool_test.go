@@ -13,7 +13,7 @@ import (
 // mustNew starts a Pool that the test closes.
 func mustNew(tb testing.TB, workers int, wait time.Duration) *Pool {
 	tb.Helper()
-	p, err := New(workers, wait)
+	p, err := New(workers, wait, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		workers int
 		wait    time.Duration
 	}{{0, time.Second}, {1, 0}, {1, -time.Second}} {
-		if p, err := New(tc.workers, tc.wait); err == nil {
+		if p, err := New(tc.workers, tc.wait, nil); err == nil {
 			p.Close()
 			t.Errorf("New(%d, %v) succeeded; want an error", tc.workers, tc.wait)
 		}
