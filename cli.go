@@ -256,10 +256,7 @@ var commands = []command{
 			}
 		},
 	},
-}
-
-func init() {
-	commands = append(commands, command{
+	{
 		name:     "backup",
 		synopsis: "-o FILE",
 		about: "Writes a consistent copy of the database, while the server runs, to a new file\n" +
@@ -282,7 +279,8 @@ func init() {
 				return nil
 			}
 		},
-	}, command{
+	},
+	{
 		name:     "migrate",
 		synopsis: "",
 		about:    "Creates the database, or upgrades it to this version's schema, and exits.",
@@ -293,7 +291,8 @@ func init() {
 				return nil
 			}
 		},
-	}, command{
+	},
+	{
 		name:     "version",
 		synopsis: "",
 		about:    "Prints the version, the source revision and the Go version of this binary.",
@@ -304,7 +303,7 @@ func init() {
 				return nil
 			}
 		},
-	})
+	},
 }
 
 // versionLine describes the binary from its build information: the module
