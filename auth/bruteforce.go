@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -71,7 +72,7 @@ func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*lo
 		}
 	}
 	if wait > 0 {
-		s.securityEvent(ctx, addr, "login throttled", "login_throttled", "retry_after", wait.Round(time.Second))
+		s.securityEvent(ctx, addr, "login throttled", "login_throttled", "retry_after_s", int(math.Ceil(wait.Seconds())))
 		return nil, errThrottled("failed logins", wait)
 	}
 	return a, nil
@@ -88,7 +89,7 @@ func (s *Service) startClientAuth(ctx context.Context, id, addr string) (*attemp
 	}
 	if wait > 0 {
 		s.securityEvent(ctx, addr, "client authentication throttled", "client_auth_throttled",
-			"client_id", id, "retry_after", wait.Round(time.Second))
+			"client_id", id, "retry_after_s", int(math.Ceil(wait.Seconds())))
 		return nil, errThrottled("failed client authentications", wait)
 	}
 	return a, nil
