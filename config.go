@@ -79,7 +79,7 @@ func (c *config) settings() []setting {
 		{flag: "jwt-secret", env: "JWT_SECRET", secret: true,
 			usage: "HS256 `key`, at least 32 bytes (default: generated once, stored in the database)",
 			apply: secretInto(&c.auth.Secret, auth.MinSecretLen)},
-		{flag: "jwt-issuer", env: "JWT_ISSUER", usage: "iss claim, checked on every token", def: "authql",
+		{flag: "jwt-issuer", env: "JWT_ISSUER", usage: "iss claim, checked on every token (default: PUBLIC_URL when set, else authql)", def: "authql",
 			apply: stringInto(&c.auth.Issuer, nonEmpty)},
 		{flag: "jwt-audience", env: "JWT_AUDIENCE", usage: "aud claim when set, checked on every token",
 			apply: stringInto(&c.auth.Audience, nil)},
@@ -193,14 +193,16 @@ func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv 
 		return usageErrorf("unexpected argument %q", fs.Arg(0))
 	}
 	var errs []error
+	given := map[string]bool{}
 	for _, s := range bound {
-		text, given := fs.Lookup(s.flag).Value.(*textValue).given()
-		if !given {
-			text, given = getenv(s.env), getenv(s.env) != ""
+		text, set := fs.Lookup(s.flag).Value.(*textValue).given()
+		if !set {
+			text, set = getenv(s.env), getenv(s.env) != ""
 		}
-		if !given {
+		if !set {
 			continue
 		}
+		given[s.flag] = true
 		if err := s.apply(text); err != nil {
 			msg := fmt.Sprintf("invalid %s (-%s): %v", s.env, s.flag, err)
 			if !s.secret {
@@ -211,6 +213,11 @@ func (c *config) parse(fs *flag.FlagSet, bound []setting, args []string, getenv 
 	}
 	if len(errs) > 0 {
 		return &usageError{errors.Join(errs...).Error()}
+	}
+	// The token iss is the public URL, which the metadata's issuer is, so
+	// that a resource server that discovers the issuer can check iss.
+	if !given["jwt-issuer"] && c.http.PublicURL != "" {
+		c.auth.Issuer = c.http.PublicURL
 	}
 	return nil
 }

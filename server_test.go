@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"io"
@@ -237,5 +238,58 @@ func TestConfigForms(t *testing.T) {
 		if env == "JWT_SECRET" && err != nil && strings.Contains(err.Error(), "abc") {
 			t.Errorf("the error shows the secret: %v", err)
 		}
+	}
+}
+
+// JWT_ISSUER defaults to PUBLIC_URL, so that the token iss is the issuer a
+// resource server discovers in the metadata; an explicit JWT_ISSUER wins.
+func TestIssuerDefaultsToPublicURL(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "authql"},
+		{map[string]string{"PUBLIC_URL": "https://auth.example.com/"}, "https://auth.example.com"},
+		{map[string]string{"PUBLIC_URL": "https://auth.example.com", "JWT_ISSUER": "urn:mine"}, "urn:mine"},
+	} {
+		cfg := defaultConfig()
+		fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+		if err := cfg.parse(fs, cfg.bind(fs), nil, func(k string) string { return tc.env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.auth.Issuer != tc.want {
+			t.Errorf("%v: issuer %q; want %q", tc.env, cfg.auth.Issuer, tc.want)
+		}
+	}
+
+	// Through the running server: the discovered issuer is the token's iss.
+	base, _ := startRun(t, map[string]string{"DB_PATH": filepath.Join(t.TempDir(), "authql.db"), "BCRYPT_COST": "4",
+		"PUBLIC_URL": "https://auth.example.com"})
+	resp, err := http.Get(base + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct{ Issuer string }
+	json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	gql, _ := json.Marshal(map[string]any{
+		"query":     `mutation($p: String!) { signup(input: {username: "alice", password: $p}) { accessToken } }`,
+		"variables": map[string]any{"p": alicePassword},
+	})
+	var signup authtest.GraphQLResponse
+	resp, err = http.Post(base+"/query", "application/json", bytes.NewReader(gql))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&signup)
+	resp.Body.Close()
+	var payload struct{ AccessToken string }
+	signup.Decode(t, "signup", &payload)
+	parts := strings.Split(payload.AccessToken, ".")
+	claims, _ := base64.RawURLEncoding.DecodeString(parts[min(1, len(parts)-1)])
+	var iss struct{ Iss string }
+	json.Unmarshal(claims, &iss)
+	if meta.Issuer != "https://auth.example.com" || iss.Iss != meta.Issuer {
+		t.Errorf("metadata issuer %q, token iss %q; want both https://auth.example.com", meta.Issuer, iss.Iss)
 	}
 }

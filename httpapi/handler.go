@@ -85,6 +85,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	handle("/token", http.HandlerFunc(postOnly))
 	handle("POST /revoke", revokeHandler(o.Service, o.Logger))
 	handle("/revoke", http.HandlerFunc(postOnly))
+	handle("POST /introspect", introspectHandler(o.Service, o.Logger))
+	handle("/introspect", http.HandlerFunc(postOnly))
+	handle("GET /.well-known/jwks.json", jwksHandler())
 	handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
 	handle("GET /healthz", health(o.Ping))
 
@@ -100,6 +103,8 @@ func NewHandler(o Options) (http.Handler, error) {
 	handle("POST /query/{$}", queryNotFound)
 	handle("/token/{$}", didYouMean("/token", oauthNotFound))
 	handle("/revoke/{$}", didYouMean("/revoke", oauthNotFound))
+	handle("/introspect/{$}", didYouMean("/introspect", oauthNotFound))
+	handle("GET /.well-known/jwks.json/{$}", didYouMean("/.well-known/jwks.json", oauthNotFound))
 	handle("GET /.well-known/oauth-authorization-server/{$}", didYouMean("/.well-known/oauth-authorization-server", oauthNotFound))
 	handle("GET /healthz/{$}", didYouMean("/healthz", healthNotFound))
 

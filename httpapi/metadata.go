@@ -14,16 +14,22 @@ type metadata struct {
 	Issuer                        string   `json:"issuer"`
 	TokenEndpoint                 string   `json:"token_endpoint"`
 	RevocationEndpoint            string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint         string   `json:"introspection_endpoint"`
+	JWKSURI                       string   `json:"jwks_uri"`
 	GrantTypesSupported           []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuthMethods      []string `json:"introspection_endpoint_auth_methods_supported"`
 	ScopesSupported               []string `json:"scopes_supported"`
 	ResponseTypesSupported        []string `json:"response_types_supported"`
 }
 
 // clientAuthMethods are the client authentication methods of /token and
-// /revoke (RFC 7591 section 2 names).
-var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+// /revoke (RFC 7591 section 2 names); introspection needs a secret.
+var (
+	clientAuthMethods        = []string{"client_secret_basic", "client_secret_post", "none"}
+	introspectionAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+)
 
 // metadataHandler serves GET /.well-known/oauth-authorization-server. URLs
 // are absolute: under publicURL when set, else under the scheme and host
@@ -60,9 +66,12 @@ func metadataHandler(svc *auth.Service, publicURL string, logger *slog.Logger) h
 			Issuer:                        base,
 			TokenEndpoint:                 base + "/token",
 			RevocationEndpoint:            base + "/revoke",
+			IntrospectionEndpoint:         base + "/introspect",
+			JWKSURI:                       base + "/.well-known/jwks.json",
 			GrantTypesSupported:           auth.GrantTypes,
 			TokenEndpointAuthMethods:      clientAuthMethods,
 			RevocationEndpointAuthMethods: clientAuthMethods,
+			IntrospectionAuthMethods:      introspectionAuthMethods,
 			ScopesSupported:               scopes,
 			ResponseTypesSupported:        []string{},
 		})

@@ -34,14 +34,17 @@ func TestMetadata(t *testing.T) {
 
 	m := get(s, "auth.example.com:8443")
 	for k, want := range map[string]string{
-		"issuer":                                     "http://auth.example.com:8443",
-		"token_endpoint":                             "http://auth.example.com:8443/token",
-		"revocation_endpoint":                        "http://auth.example.com:8443/revoke",
-		"grant_types_supported":                      "[password refresh_token]",
-		"token_endpoint_auth_methods_supported":      "[client_secret_basic client_secret_post none]",
-		"revocation_endpoint_auth_methods_supported": "[client_secret_basic client_secret_post none]",
-		"scopes_supported":                           "[orders:read reports users:read users:write]",
-		"response_types_supported":                   "[]",
+		"issuer":                                        "http://auth.example.com:8443",
+		"token_endpoint":                                "http://auth.example.com:8443/token",
+		"revocation_endpoint":                           "http://auth.example.com:8443/revoke",
+		"grant_types_supported":                         "[password refresh_token]",
+		"token_endpoint_auth_methods_supported":         "[client_secret_basic client_secret_post none]",
+		"revocation_endpoint_auth_methods_supported":    "[client_secret_basic client_secret_post none]",
+		"introspection_endpoint":                        "http://auth.example.com:8443/introspect",
+		"introspection_endpoint_auth_methods_supported": "[client_secret_basic client_secret_post]",
+		"jwks_uri":                                      "http://auth.example.com:8443/.well-known/jwks.json",
+		"scopes_supported":                              "[orders:read reports users:read users:write]",
+		"response_types_supported":                      "[]",
 	} {
 		if got := fmtJSON(m[k]); got != want {
 			t.Errorf("%s = %s; want %s", k, got, want)

@@ -26,6 +26,8 @@ func TestTrailingSlash(t *testing.T) {
 		{method: "POST", path: "/token/", status: 404, contentType: "application/json", body: oauthHint("/token"), pragma: true},
 		{method: "GET", path: "/token/", status: 404, contentType: "application/json", body: oauthHint("/token"), pragma: true},
 		{method: "POST", path: "/revoke/", status: 404, contentType: "application/json", body: oauthHint("/revoke"), pragma: true},
+		{method: "POST", path: "/introspect/", status: 404, contentType: "application/json", body: oauthHint("/introspect"), pragma: true},
+		{method: "GET", path: "/.well-known/jwks.json/", status: 404, contentType: "application/json", body: oauthHint("/.well-known/jwks.json"), pragma: true},
 		{method: "GET", path: "/.well-known/oauth-authorization-server/", status: 404, contentType: "application/json",
 			body: oauthHint("/.well-known/oauth-authorization-server"), pragma: true},
 		{method: "GET", path: "/healthz/", status: 404, contentType: "application/json", body: func(t *testing.T, body map[string]any) {
