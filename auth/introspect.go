@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 )
@@ -55,18 +54,8 @@ func (s *Service) Introspect(ctx context.Context, client *Client, token, hint st
 // introspectAccessToken describes tok if it is a live access token, or
 // returns nil.
 func (s *Service) introspectAccessToken(ctx context.Context, tok string) (*Introspection, error) {
-	if s.access == nil {
-		return nil, errNoKeys
-	}
-	claims, err := s.access.verify(tok)
-	if err != nil {
-		return nil, nil
-	}
-	sess, user, err := s.store.SessionWithUser(ctx, claims.SessionID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	claims, sess, user, err := s.verifiedAccessToken(ctx, tok)
+	if claims == nil {
 		return nil, err
 	}
 	if sess.UserID != claims.Subject || !sess.Live(s.now()) || user.Disabled {
@@ -93,17 +82,8 @@ func (s *Service) introspectAccessToken(ctx context.Context, tok string) (*Intro
 // not live, even within the reuse grace window: the window only spares a
 // retrying client from theft detection.
 func (s *Service) introspectRefreshToken(ctx context.Context, tok string) (*Introspection, error) {
-	if s.refresh == nil {
-		return nil, errNoKeys
-	}
-	if !s.refresh.wellFormed(tok) {
-		return nil, nil
-	}
-	rec, err := s.store.RefreshToken(ctx, HashToken(tok))
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	rec, err := s.storedRefreshToken(ctx, tok)
+	if rec == nil {
 		return nil, err
 	}
 	sess, user := rec.Session, rec.User

@@ -141,6 +141,16 @@ func (s *Service) Revoke(ctx context.Context, client *Client, token, hint string
 
 // refreshTokenSession returns the session of refresh token tok, or nil.
 func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session, error) {
+	rec, err := s.storedRefreshToken(ctx, tok)
+	if rec == nil {
+		return nil, err
+	}
+	return rec.Session, nil
+}
+
+// storedRefreshToken returns the stored record of refresh token tok, live
+// or not, or nil when there is none.
+func (s *Service) storedRefreshToken(ctx context.Context, tok string) (*RefreshToken, error) {
 	if s.refresh == nil {
 		return nil, errNoKeys
 	}
@@ -151,25 +161,33 @@ func (s *Service) refreshTokenSession(ctx context.Context, tok string) (*Session
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return rec.Session, nil
+	return rec, err
 }
 
 // accessTokenSession returns the session of access token tok, or nil when
 // tok is not a valid access token.
 func (s *Service) accessTokenSession(ctx context.Context, tok string) (*Session, error) {
+	_, sess, _, err := s.verifiedAccessToken(ctx, tok)
+	return sess, err
+}
+
+// verifiedAccessToken returns the claims of access token tok with its
+// session and user, live or not, or nils when tok is not a valid access
+// token of a stored session.
+func (s *Service) verifiedAccessToken(ctx context.Context, tok string) (*accessClaims, *Session, *User, error) {
 	if s.access == nil {
-		return nil, errNoKeys
+		return nil, nil, nil, errNoKeys
 	}
 	claims, err := s.access.verify(tok)
 	if err != nil {
-		return nil, nil
+		return nil, nil, nil, nil
 	}
-	sess, _, err := s.store.SessionWithUser(ctx, claims.SessionID)
+	sess, user, err := s.store.SessionWithUser(ctx, claims.SessionID)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil, nil
 	}
-	return sess, err
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return claims, sess, user, nil
 }
