@@ -90,3 +90,57 @@ func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
 		})
 	}
 }
+
+// pausingByID is the real database whose UserByID, which a password change
+// reads the current hash with, waits for the test.
+type pausingByID struct {
+	*db.DB
+	read    chan struct{}
+	proceed chan struct{}
+}
+
+func (p *pausingByID) UserByID(ctx context.Context, id string) (*auth.User, auth.Credentials, error) {
+	u, c, err := p.DB.UserByID(ctx, id)
+	p.read <- struct{}{}
+	<-p.proceed
+	return u, c, err
+}
+
+// TestPasswordChangeInFlightLosesToAnother: an attacker who knows the old
+// password starts changePassword; the owner changes it first, which ends the
+// attacker's session. The attacker's change, checked against the old
+// password, must not commit after that.
+func TestPasswordChangeInFlightLosesToAnother(t *testing.T) {
+	const old, owners, attackers = "correct horse", "owner's new one", "attacker's pick"
+	svc, store, c := mustService(t)
+	mustCreateUser(t, svc, "alice", old)
+	identify := func(s *auth.Service, g *auth.Grant) *auth.Identity {
+		t.Helper()
+		id, err := s.Authenticate(context.Background(), g.AccessToken, auth.Origin{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	owner := identify(svc, mustLogin(t, svc, "alice", old))
+	gated := &pausingByID{DB: store, read: make(chan struct{}), proceed: make(chan struct{})}
+	racing, err := auth.NewService(gated, testConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := identify(svc, mustLogin(t, svc, "alice", old))
+	done := make(chan error)
+	go func() { done <- racing.ChangePassword(context.Background(), attacker, old, attackers) }()
+	<-gated.read
+	if err := svc.ChangePassword(context.Background(), owner, old, owners); err != nil {
+		t.Fatal(err)
+	}
+	close(gated.proceed)
+	wantCode(t, <-done, auth.CodeInvalidGrant)
+	mustLogin(t, svc, "alice", owners)
+	_, err = svc.Login(context.Background(), auth.PasswordGrant{Username: "alice", Password: attackers})
+	wantCode(t, err, auth.CodeInvalidGrant)
+	if _, err := svc.Authenticate(context.Background(), mustLogin(t, svc, "alice", owners).AccessToken, auth.Origin{}); err != nil {
+		t.Errorf("the owner's new session: %v", err)
+	}
+}

@@ -29,12 +29,14 @@ type UserStore interface {
 	// ErrNotFound.
 	UserByID(ctx context.Context, id string) (*User, Credentials, error)
 	// SetPasswordHash replaces the password hash of user id with a hash of
-	// a new password and moves its credential version on, so that no login
-	// that checked the old password opens a session after it. When
-	// revokeOthersAt is non-zero it also revokes, in the same transaction,
-	// every live session of the user except keepSession. It returns
-	// ErrNotFound for an unknown user.
-	SetPasswordHash(ctx context.Context, id string, hash []byte, keepSession string, revokeOthersAt time.Time) error
+	// a new password, moves its credential version on, and revokes at now
+	// every live session of the user but change.KeepSession, in one
+	// transaction. With change set (the user changing their own password),
+	// only while the credential version is still change.Version, the user
+	// is enabled and change.KeepSession is live at now: else
+	// ErrCredentialsChanged, so that a change that checked a password
+	// replaced meanwhile loses. It returns ErrNotFound for an unknown user.
+	SetPasswordHash(ctx context.Context, id string, hash []byte, change *PasswordChange, now time.Time) error
 	// UpgradePasswordHash replaces the password hash of user id with a hash
 	// of the same password at another cost, only if its credential version
 	// is still version. It reports whether it did.
@@ -115,6 +117,14 @@ type Credentials struct {
 	// disabled; a session opens only if it is the version the password
 	// was checked against.
 	Version int64
+}
+
+// PasswordChange is what a user's own password change checked: the
+// credential version of the current password, and the session it came
+// from, which stays open.
+type PasswordChange struct {
+	Version     int64
+	KeepSession string
 }
 
 // NewSession is a session to open, with what Store.CreateSession checks and

@@ -133,7 +133,16 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	if err := s.store.SetPasswordHash(ctx, id.User.ID, newHash, id.SessionID, s.now()); err != nil {
+	change := &PasswordChange{Version: cred.Version, KeepSession: id.SessionID}
+	err = s.store.SetPasswordHash(ctx, id.User.ID, newHash, change, s.now())
+	if errors.Is(err, ErrCredentialsChanged) {
+		s.securityEvent(ctx, id.Origin.ClientAddr, "password change refused: the password changed, or the session or user ended, while it was checked",
+			"login_raced_credential_change", "user_id", id.User.ID)
+		e := Errorf(CodeInvalidGrant, "the current password is wrong")
+		e.Field = "currentPassword"
+		return e
+	}
+	if err != nil {
 		return err
 	}
 	s.auditEvent(ctx, id, "password changed; other sessions ended", "password_changed", "user_id", id.User.ID)
@@ -150,7 +159,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string) erro
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	if err := s.store.SetPasswordHash(ctx, userID, hash, "", s.now()); err != nil {
+	if err := s.store.SetPasswordHash(ctx, userID, hash, nil, s.now()); err != nil {
 		return err
 	}
 	s.auditEvent(ctx, Operator, "password set by an operator; sessions ended", "password_set", "user_id", userID)

@@ -83,22 +83,35 @@ func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credent
 }
 
 // SetPasswordHash replaces the password hash of user id, moves its
-// credential version on and, when revokeOthersAt is non-zero, revokes its
-// live sessions but keepSession. It returns auth.ErrNotFound for an unknown
-// user.
-func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, keepSession string, revokeOthersAt time.Time) error {
+// credential version on and revokes its live sessions but the kept one, if
+// change (when set) still holds: see auth.UserStore.
+func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change *auth.PasswordChange, now time.Time) error {
+	keep := ""
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if change != nil {
+			keep = change.KeepSession
+			var current bool
+			err := tx.QueryRowContext(ctx, `
+				SELECT EXISTS (
+					SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id
+					WHERE u.id = ? AND u.credential_version = ? AND u.disabled = 0
+					AND s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?)`,
+				id, change.Version, keep, unixNano(now)).Scan(&current)
+			if err != nil {
+				return err
+			}
+			if !current {
+				return auth.ErrCredentialsChanged
+			}
+		}
 		if err := updateOne(ctx, tx,
 			`UPDATE users SET password_hash = ?, credential_version = credential_version + 1 WHERE id = ?`, hash, id); err != nil {
 			return err
 		}
-		if revokeOthersAt.IsZero() {
-			return nil
-		}
 		_, err := tx.ExecContext(ctx, `
 			UPDATE sessions SET revoked_at = ?
 			WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
-			unixNano(revokeOthersAt), id, keepSession)
+			unixNano(now), id, keep)
 		return err
 	})
 }
