@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -335,5 +336,42 @@ func TestIdentityIsCheckedByTheService(t *testing.T) {
 				wantCode(t, err, auth.CodeUnauthenticated)
 			}
 		})
+	}
+}
+
+// TestAdminMayDisableOnlyWhomTheirTokenCovers: with users:write an
+// administrator may disable, enable or delete only users whose every scope
+// their token carries, and never themselves; the Operator may do anything.
+func TestAdminMayDisableOnlyWhomTheirTokenCovers(t *testing.T) {
+	svc, _, _ := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "admin", "correct horse", "users:write", "users:read")
+	root := mustCreateUser(t, svc, "root", "correct horse", "users:write", "billing:admin")
+	peer := mustCreateUser(t, svc, "peer", "correct horse", "users:read")
+	admin, err := svc.Authenticate(ctx, mustLogin(t, svc, "admin", "correct horse").AccessToken, auth.Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetUserDisabled(ctx, auth.Operator, root.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"re-enable a stronger user": func() error { _, err := svc.SetUserDisabled(ctx, admin, root.ID, false); return err }(),
+		"disable themselves":        func() error { _, err := svc.SetUserDisabled(ctx, admin, admin.User.ID, true); return err }(),
+		"delete a stronger user":    svc.DeleteUser(ctx, admin, root.ID),
+		"delete themselves":         svc.DeleteUser(ctx, admin, admin.User.ID),
+	} {
+		if e := wantCode(t, err, auth.CodeForbidden); name == "re-enable a stronger user" && fmt.Sprint(e.RequiredScopes) != "[billing:admin]" {
+			t.Errorf("%s: requiredScopes %v", name, e.RequiredScopes)
+		}
+	}
+	if u, err := svc.UserByUsername(ctx, "root"); err != nil || !u.Disabled {
+		t.Errorf("root after the attempts: %+v %v; want still disabled", u, err)
+	}
+	if _, err := svc.SetUserDisabled(ctx, admin, peer.ID, true); err != nil {
+		t.Errorf("disabling a user the token covers: %v", err)
+	}
+	if err := svc.DeleteUser(ctx, admin, peer.ID); err != nil {
+		t.Errorf("deleting a user the token covers: %v", err)
 	}
 }

@@ -200,11 +200,11 @@ func (s *Service) ListUsers(ctx context.Context, by *Identity, first int, cursor
 	return page, nil
 }
 
-// SetUserDisabled disables or enables user userID for by, who needs
-// ScopeUsersWrite. Disabling ends every session of the user at once. An
+// SetUserDisabled disables or enables user userID for by (see
+// mayAdminister). Disabling ends every session of the user at once. An
 // unknown user is CodeInvalidRequest.
 func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID string, disabled bool) (*User, error) {
-	if err := RequireScopes(by, ScopeUsersWrite); err != nil {
+	if err := s.mayAdminister(ctx, by, userID, "disable or enable"); err != nil {
 		return nil, err
 	}
 	u, err := s.store.SetUserDisabled(ctx, userID, disabled, s.now())
@@ -217,15 +217,12 @@ func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID stri
 	return u, err
 }
 
-// DeleteUser deletes user userID for by, who needs ScopeUsersWrite, with
-// every session of the user, so that its tokens stop working at once. An
-// unknown user is CodeInvalidRequest; deleting oneself is CodeForbidden.
+// DeleteUser deletes user userID for by (see mayAdminister), with every
+// session of the user, so that its tokens stop working at once. An unknown
+// user is CodeInvalidRequest.
 func (s *Service) DeleteUser(ctx context.Context, by *Identity, userID string) error {
-	if err := RequireScopes(by, ScopeUsersWrite); err != nil {
+	if err := s.mayAdminister(ctx, by, userID, "delete"); err != nil {
 		return err
-	}
-	if by.isUser(userID) {
-		return Errorf(CodeForbidden, "you may not delete yourself")
 	}
 	err := s.store.DeleteUser(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
@@ -235,6 +232,35 @@ func (s *Service) DeleteUser(ctx context.Context, by *Identity, userID string) e
 		s.auditEvent(ctx, by, "user deleted; its sessions ended", "user_deleted", "user_id", userID)
 	}
 	return err
+}
+
+// mayAdminister checks that by may act on user userID's account: the
+// Operator may; a user needs ScopeUsersWrite, may not act on their own
+// account, and may act only on users whose every scope their token
+// carries, so that re-enabling a user cannot hand out scopes the
+// administrator lacks, nor disabling shut out a stronger administrator.
+// Else it is CodeForbidden (RequiredScopes lists what the token lacks); an
+// unknown user is CodeInvalidRequest.
+func (s *Service) mayAdminister(ctx context.Context, by *Identity, userID, what string) error {
+	if err := RequireScopes(by, ScopeUsersWrite); err != nil || by.operator {
+		return err
+	}
+	if by.isUser(userID) {
+		return Errorf(CodeForbidden, "you may not %s your own account", what)
+	}
+	target, _, err := s.store.UserByID(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return fieldError("id", "no user with that id")
+	}
+	if err != nil {
+		return err
+	}
+	if missing := by.missingScopes(target.Scopes); missing != nil {
+		e := Errorf(CodeForbidden, "you may %s only users whose scopes your token carries; it lacks %q", what, FormatScope(missing))
+		e.RequiredScopes = missing
+		return e
+	}
+	return nil
 }
 
 // SetUserScopes replaces the scopes granted to user userID, for by. The
