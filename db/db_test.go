@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -245,5 +246,48 @@ func TestPurgeSessions(t *testing.T) {
 	}
 	if _, _, err := store.SessionWithUser(ctx, live.ID); err != nil {
 		t.Errorf("live session: %v", err)
+	}
+}
+
+// TestRotationKeepsABoundedHistory: refreshing a session in a loop keeps
+// its current token and its KeptRotatedTokens newest rotated ones, which
+// replays are checked against; the rows do not pile up.
+func TestRotationKeepsABoundedHistory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authql.db")
+	store := mustOpen(t, path)
+	u := newUser("alice")
+	if err := store.CreateUser(ctx, u, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	s := &auth.Session{ID: auth.NewID(), UserID: u.ID, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	hash := func(i int) []byte { return auth.HashToken(fmt.Sprint("token ", i)) }
+	if err := store.CreateSession(ctx, auth.NewSession{Session: s, RefreshHash: hash(0)}); err != nil {
+		t.Fatal(err)
+	}
+	const rotations = 200
+	for i := range rotations {
+		now := t0.Add(time.Duration(i+1) * time.Second)
+		if ok, err := store.RotateRefreshToken(ctx, hash(i), hash(i+1), now, now.Add(time.Hour)); err != nil || !ok {
+			t.Fatalf("rotation %d: %v %v", i, ok, err)
+		}
+	}
+	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var rows int
+	if err := raw.QueryRow(`SELECT count(*) FROM refresh_tokens WHERE session_id = ?`, s.ID).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != db.KeptRotatedTokens+1 {
+		t.Errorf("%d refresh token rows after %d rotations; want %d", rows, rotations, db.KeptRotatedTokens+1)
+	}
+	for i, want := range map[int]error{rotations: nil, rotations - 1: nil, rotations - db.KeptRotatedTokens: nil, rotations - db.KeptRotatedTokens - 1: auth.ErrNotFound, 0: auth.ErrNotFound} {
+		if _, err := store.RefreshToken(ctx, hash(i)); !errors.Is(err, want) {
+			t.Errorf("token %d: %v; want %v", i, err, want)
+		}
 	}
 }

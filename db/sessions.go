@@ -153,8 +153,14 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken
 	return &auth.RefreshToken{Session: s, User: u, RotatedAt: fromNullUnixNano(rotated)}, nil
 }
 
+// KeptRotatedTokens is how many rotated refresh tokens of a session stay
+// stored, so that a replay of one is recognised as theft.
+const KeptRotatedTokens = 16
+
 // RotateRefreshToken replaces the refresh token parentHash by childHash if
-// parentHash has not been rotated yet, and reports whether it did.
+// parentHash has not been rotated yet, and reports whether it did. It keeps
+// the session's KeptRotatedTokens newest rotated tokens and deletes older
+// ones.
 func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
 	rotated := false
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -177,6 +183,16 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?`,
 			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
+			return err
+		}
+		// Rotation extends the session, so its rotated hashes would pile
+		// up without end: one client refreshing in a loop wrote thousands
+		// of rows a second. Keep the newest, which a replay of a stolen
+		// token is found among; an older one is then merely unknown.
+		if _, err := tx.ExecContext(ctx, `
+			DELETE FROM refresh_tokens WHERE session_id = ?1 AND rotated_at IS NOT NULL AND hash NOT IN (
+				SELECT hash FROM refresh_tokens WHERE session_id = ?1 AND rotated_at IS NOT NULL
+				ORDER BY rotated_at DESC LIMIT ?2)`, sessionID, KeptRotatedTokens); err != nil {
 			return err
 		}
 		rotated = true
