@@ -26,8 +26,13 @@ type guards struct {
 	// addr counts failed logins and failed client authentications per
 	// client address: one address guessing many usernames or secrets.
 	addr *throttle
-	// client counts failed client authentications per client id.
+	// client counts failed client authentications per client id, for the
+	// addresses that are not known for it (clientAddrs).
 	client *throttle
+	// clientAddrs are the client ids and addresses of successful client
+	// authentications, which pass a spent per-id bucket, so that guesses
+	// from elsewhere cannot lock a confidential client out.
+	clientAddrs *knownSet
 	// signup counts every signup per client address: "username is taken"
 	// tells whether an account exists.
 	signup *throttle
@@ -79,17 +84,25 @@ func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*lo
 }
 
 // startClientAuth begins a client authentication for client id from the
-// client address addr, counted per client id and per address, or returns a
-// CodeRateLimited error.
-func (s *Service) startClientAuth(ctx context.Context, id, addr string) (*attempt, error) {
+// client address addr, counted per address and per client id, or returns a
+// CodeRateLimited error. An address from which the client authenticated
+// within KnownAddressWindow passes a spent per-id bucket. loggedID is how
+// the id may appear in the log (see AuthenticateClient).
+func (s *Service) startClientAuth(ctx context.Context, id, loggedID, addr string) (*attempt, error) {
 	a := &attempt{at: s.now()}
 	wait := a.take(s.guards.addr, keyOf(addr))
 	if wait == 0 {
-		wait = a.take(s.guards.client, keyOf(id))
+		if wait = s.guards.client.begin(keyOf(id), a.at); wait == 0 {
+			a.held = append(a.held, heldBucket{s.guards.client, keyOf(id)})
+		} else if s.guards.clientAddrs.has(keyOf(id, addr), a.at.Add(-KnownAddressWindow)) {
+			wait = 0
+		} else {
+			a.aborted()
+		}
 	}
 	if wait > 0 {
 		s.securityEvent(ctx, addr, "client authentication throttled", "client_auth_throttled",
-			"client_id", id, "retry_after_s", int(math.Ceil(wait.Seconds())))
+			"client_id", loggedID, "retry_after_s", int(math.Ceil(wait.Seconds())))
 		return nil, errThrottled("failed client authentications", wait)
 	}
 	return a, nil

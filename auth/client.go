@@ -149,7 +149,13 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, ori
 	if secret == "" && !c.Confidential {
 		return c, nil
 	}
-	attempt, err := s.startClientAuth(ctx, id, origin.ClientAddr)
+	// A typed id is logged only when it names a registered client: an
+	// unknown one may be a secret typed into the wrong field.
+	loggedID := "(unregistered)"
+	if c.Registered {
+		loggedID = id
+	}
+	attempt, err := s.startClientAuth(ctx, id, loggedID, origin.ClientAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +166,11 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, ori
 	}
 	if !ok || secret == "" {
 		attempt.failed()
-		s.securityEvent(ctx, origin.ClientAddr, "client authentication failed", "client_auth_failed", "client_id", id)
+		s.securityEvent(ctx, origin.ClientAddr, "client authentication failed", "client_auth_failed", "client_id", loggedID)
 		return nil, Errorf(CodeInvalidClient, "client authentication failed")
 	}
 	attempt.succeeded()
+	s.guards.clientAddrs.add(keyOf(id, origin.ClientAddr), attempt.at)
 	return c, nil
 }
 

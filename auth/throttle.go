@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,4 +208,46 @@ func errThrottled(what string, wait time.Duration) *Error {
 		Message:    "too many " + what + "; retry later",
 		RetryAfter: wait,
 	}
+}
+
+// knownSet remembers keys with the time they were last seen, bounded in
+// bytes as the throttles are: past maxKnownKeys, the keys seen longest ago
+// are forgotten first.
+type knownSet struct {
+	mu   sync.Mutex
+	seen map[throttleKey]time.Time
+}
+
+// maxKnownKeys bounds a knownSet: a key and its time take about 64 bytes.
+const maxKnownKeys = maxThrottleBytes / 64
+
+func newKnownSet() *knownSet { return &knownSet{seen: map[throttleKey]time.Time{}} }
+
+// add records that key was seen at now.
+func (k *knownSet) add(key throttleKey, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.seen[key]; !ok && len(k.seen) >= maxKnownKeys {
+		// Forget the oldest tenth: sorting the times is rare and bounded.
+		times := make([]time.Time, 0, len(k.seen))
+		for _, t := range k.seen {
+			times = append(times, t)
+		}
+		slices.SortFunc(times, time.Time.Compare)
+		cut := times[len(times)/10]
+		for key, t := range k.seen {
+			if !t.After(cut) {
+				delete(k.seen, key)
+			}
+		}
+	}
+	k.seen[key] = now
+}
+
+// has reports whether key was seen at or after since.
+func (k *knownSet) has(key throttleKey, since time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t, ok := k.seen[key]
+	return ok && !t.Before(since)
 }
