@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if metricsLn != nil {
 		fmt.Fprintf(stdout, "authql metrics on %s/metrics\n", baseURL(metricsLn.Addr()))
 	}
-	go purgeSessions(ctx, a.db, logger)
+	go housekeep(ctx, a.db, a.service, logger)
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -136,13 +136,19 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// purgeSessions deletes, at start and then hourly until ctx is done, the
-// sessions that ended more than a day ago, with their refresh tokens, and
-// the login addresses that no longer count as known.
-func purgeSessions(ctx context.Context, store *db.DB, logger *slog.Logger) {
+// housekeep runs, at start and then hourly until ctx is done, what keeps the
+// database and the service in shape: it deletes the sessions that ended
+// more than a day ago, with their refresh tokens, and the login addresses
+// that no longer count as known; and it reads the stored bcrypt costs
+// again, so that a hash the CLI made at a higher cost raises what every
+// password check costs (see auth.Service.LoadPasswordCosts).
+func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
+		if err := svc.LoadPasswordCosts(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("reading the stored password costs failed", "err", err)
+		}
 		now := time.Now()
 		n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-auth.KnownAddressWindow))
 		switch {

@@ -52,15 +52,17 @@ type loginAttempt struct {
 // KnownAddressWindow passes an empty username bucket, so that failures from
 // elsewhere never lock the user out. A throttled real username and a
 // throttled unknown one get the same answer after the same work: one
-// indexed read.
-func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*loginAttempt, error) {
-	a := &loginAttempt{attempt: attempt{at: s.now()}}
+// indexed read. A signed-in user confirming their password (signedIn) is
+// not counted per username: their session already proves who they are,
+// and failures from elsewhere must not stop them changing their password.
+func (s *Service) startLogin(ctx context.Context, usernameKey, addr string, signedIn bool) (*loginAttempt, error) {
+	a := &loginAttempt{attempt: *newAttempt(s.now)}
 	a.pair = heldBucket{s.guards.pair, keyOf(usernameKey, addr)}
 	wait := a.take(s.guards.addr, keyOf(addr))
 	if wait == 0 {
 		wait = a.take(a.pair.t, a.pair.key)
 	}
-	if wait == 0 {
+	if wait == 0 && !signedIn {
 		if wait = s.guards.user.begin(keyOf(usernameKey), a.at); wait == 0 {
 			a.held = append(a.held, heldBucket{s.guards.user, keyOf(usernameKey)})
 		} else {
@@ -89,7 +91,7 @@ func (s *Service) startLogin(ctx context.Context, usernameKey, addr string) (*lo
 // within KnownAddressWindow passes a spent per-id bucket. loggedID is how
 // the id may appear in the log (see AuthenticateClient).
 func (s *Service) startClientAuth(ctx context.Context, id, loggedID, addr string) (*attempt, error) {
-	a := &attempt{at: s.now()}
+	a := newAttempt(s.now)
 	wait := a.take(s.guards.addr, keyOf(addr))
 	if wait == 0 {
 		if wait = s.guards.client.begin(keyOf(id), a.at); wait == 0 {

@@ -61,7 +61,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (_ *Grant, err e
 		return nil, errBadCredentials()
 	}
 	key, addr := UsernameKey(req.Username), req.Origin.ClientAddr
-	attempt, err := s.startLogin(ctx, key, addr)
+	attempt, err := s.startLogin(ctx, key, addr, false)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +86,10 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (_ *Grant, err e
 	scopes := req.Client.narrow(user.Scopes)
 	if requested != nil {
 		if missing := MissingScopes(scopes, requested); missing != nil {
+			// The password was right: say so in the log, since the answer
+			// alone would let a guess be confirmed without a trace.
+			s.securityEvent(ctx, addr, "login refused: the password was right, a scope was not granted",
+				"login_scope_refused", "user_id", user.ID)
 			return nil, Errorf(CodeInvalidScope, "scope %q is not granted to this user and client", FormatScope(missing))
 		}
 		scopes = requested

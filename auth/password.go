@@ -81,10 +81,22 @@ func (p *passwords) dummy(cost int) ([]byte, error) {
 }
 
 // raiseFloor makes every later check cost at least a comparison at cost.
+// The dummy hash at the new floor is made first, so that no check pays for
+// making it (which would take as long again as a comparison).
 func (p *passwords) raiseFloor(cost int) {
+	cost = min(cost, bcrypt.MaxCost)
+	p.mu.Lock()
+	raise := cost > p.floor
+	p.mu.Unlock()
+	if !raise {
+		return
+	}
+	if _, err := p.dummy(cost); err != nil {
+		return // the floor stays; checks fall back to making it
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.floor = max(p.floor, min(cost, bcrypt.MaxCost))
+	p.floor = max(p.floor, cost)
 }
 
 // observe records that a comparison at cost took d.

@@ -337,8 +337,18 @@ func validateProfile(email, fullName string) error {
 	return nil
 }
 
-// validateScopes checks scopes granted to a user.
+// MaxScopes bounds the scopes granted to a user or allowed to a client; all
+// of them together, space-separated, fit in a scope parameter
+// (maxScopeLen).
+const MaxScopes = 64
+
+// validateScopes checks scopes granted to a user or allowed to a client:
+// RFC 6749 scope-tokens, at most MaxScopes of them, at most maxScopeLen
+// bytes together.
 func validateScopes(scopes []string) error {
+	if len(scopes) > MaxScopes || len(FormatScope(scopes)) > maxScopeLen {
+		return fieldError("scopes", "at most %d scopes of at most %d bytes together", MaxScopes, maxScopeLen)
+	}
 	for _, s := range scopes {
 		if !ValidScopeToken(s) {
 			return fieldError("scopes", "scope %q is not an RFC 6749 scope-token", s)

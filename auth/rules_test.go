@@ -1,6 +1,8 @@
 package auth_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -248,5 +250,23 @@ func TestValidatePassword(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
 			t.Errorf("ValidatePassword(%d bytes) = %v; want %q", len(tc.password), err, tc.wantMsg)
 		}
+	}
+}
+
+// Scope lists are bounded: an administrator cannot store thousands of
+// scopes that every metadata request would then read.
+func TestScopeListsAreBounded(t *testing.T) {
+	svc, _, _ := mustService(t)
+	u := mustCreateUser(t, svc, "alice", "correct horse")
+	many := make([]string, auth.MaxScopes+1)
+	for i := range many {
+		many[i] = fmt.Sprint("s", i)
+	}
+	_, err := svc.SetUserScopes(context.Background(), auth.Operator, u.ID, many)
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = svc.SetUserScopes(context.Background(), auth.Operator, u.ID, []string{strings.Repeat("x", 1025)})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	if _, err := svc.SetUserScopes(context.Background(), auth.Operator, u.ID, many[:auth.MaxScopes]); err != nil {
+		t.Errorf("%d short scopes: %v", auth.MaxScopes, err)
 	}
 }

@@ -58,7 +58,7 @@ type UserStore interface {
 	// returns ErrBadCursor for a cursor it did not make.
 	ListUsers(ctx context.Context, cursor string, limit int) ([]*User, []string, error)
 	// MaxPasswordCost returns the highest bcrypt cost among the stored
-	// password hashes, or 0 without users.
+	// password and client secret hashes, or 0 without any.
 	MaxPasswordCost(ctx context.Context) (int, error)
 	// KnownLoginAddress reports whether the user whose UsernameKey is key
 	// logged in successfully from addr at or after since. An unknown user

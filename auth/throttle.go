@@ -164,8 +164,14 @@ type heldBucket struct {
 // succeeded and aborted ends it.
 type attempt struct {
 	held []heldBucket
-	at   time.Time
+	at   time.Time // when it began
+	// now is the clock: a failure is counted when the attempt ends, so
+	// that attempts ending out of order never move a bucket's clock back.
+	now func() time.Time
 }
+
+// newAttempt begins an attempt at now().
+func newAttempt(now func() time.Time) *attempt { return &attempt{at: now(), now: now} }
 
 // take holds a place for a in bucket key of t, or returns how long until
 // one is free; then a holds nothing any more.
@@ -194,8 +200,12 @@ func (a *attempt) succeeded(reset ...heldBucket) {
 }
 
 func (a *attempt) end(failed bool) {
+	at := a.at
+	if now := a.now(); failed && now.After(at) {
+		at = now
+	}
 	for _, b := range a.held {
-		b.t.end(b.key, a.at, failed)
+		b.t.end(b.key, at, failed)
 	}
 	a.held = nil
 }

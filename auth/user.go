@@ -79,7 +79,7 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID string, origi
 	if s.cfg.SignupClosed {
 		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
-	a := &attempt{at: s.now()}
+	a := newAttempt(s.now)
 	if wait := a.take(s.guards.signup, keyOf(origin.ClientAddr)); wait > 0 {
 		s.securityEvent(ctx, origin.ClientAddr, "signup throttled", "signup_throttled")
 		return nil, errThrottled("signups from this address", wait)
@@ -104,7 +104,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err := requireUser(id); err != nil {
 		return err
 	}
-	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), id.Origin.ClientAddr)
+	attempt, err := s.startLogin(ctx, UsernameKey(id.User.Username), id.Origin.ClientAddr, true)
 	if err != nil {
 		return err
 	}

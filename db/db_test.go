@@ -291,3 +291,26 @@ func TestRotationKeepsABoundedHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPasswordCostCountsClientSecrets: client secrets are checked like
+// passwords, so their cost counts toward what every check costs.
+func TestMaxPasswordCostCountsClientSecrets(t *testing.T) {
+	ctx := context.Background()
+	store := mustOpen(t, filepath.Join(t.TempDir(), "authql.db"))
+	if cost, err := store.MaxPasswordCost(ctx); err != nil || cost != 0 {
+		t.Fatalf("empty database: %d %v", cost, err)
+	}
+	if err := store.CreateUser(ctx, newUser("alice"), []byte("$2a$05$abcdefghijklmnopqrstuu")); err != nil {
+		t.Fatal(err)
+	}
+	client := &auth.Client{ID: "app", GrantTypes: auth.GrantTypes, CreatedAt: time.Unix(1700000000, 0)}
+	if err := store.CreateClient(ctx, client, []byte("$2a$09$abcdefghijklmnopqrstuu")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateClient(ctx, &auth.Client{ID: "spa", GrantTypes: auth.GrantTypes}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := store.MaxPasswordCost(ctx); err != nil || cost != 9 {
+		t.Errorf("MaxPasswordCost = %d, %v; want 9, the client secret's", cost, err)
+	}
+}

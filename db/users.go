@@ -193,12 +193,15 @@ func (db *DB) KnownLoginAddress(ctx context.Context, key, addr string, since tim
 }
 
 // MaxPasswordCost returns the highest bcrypt cost among the stored password
-// hashes, or 0 without users. It reads every row: call it at start.
+// hashes and client secret hashes, or 0 without any. It reads every row:
+// call it at start and now and then, not per request.
 func (db *DB) MaxPasswordCost(ctx context.Context) (int, error) {
 	// A bcrypt hash is $2a$NN$…: the cost is its 5th and 6th characters.
 	var cost sql.NullInt64
-	err := db.queryRow(ctx,
-		`SELECT MAX(CAST(substr(CAST(password_hash AS TEXT), 5, 2) AS INTEGER)) FROM users`).Scan(&cost)
+	err := db.queryRow(ctx, `
+		SELECT MAX(CAST(substr(CAST(h AS TEXT), 5, 2) AS INTEGER)) FROM (
+			SELECT password_hash AS h FROM users
+			UNION ALL SELECT secret_hash FROM clients WHERE secret_hash IS NOT NULL)`).Scan(&cost)
 	return int(cost.Int64), dbError(err)
 }
 

@@ -121,6 +121,13 @@ func TestClientAddr(t *testing.T) {
 		{"192.0.2.1:5555", "X-Forwarded-For", "203.0.113.9\njunk", "192.0.2.1"}, // last header line counts
 		{"192.0.2.1:5555", "X-Forwarded-For", "junk\n203.0.113.9", "203.0.113.9"},
 		{"[2001:db8:1:2:3:4:5:6]:443", "X-Forwarded-For", "junk", "2001:db8:1:2::/64"},
+		// IPv6 addresses that carry an IPv4 one count as it: every IPv4
+		// client behind a NAT64 translator does not share one /64, and one
+		// 6to4 host does not get 65,536 of them.
+		{"[64:ff9b::c000:207]:1", "", "", "192.0.2.7"},
+		{"[64:ff9b::cb00:7109]:1", "", "", "203.0.113.9"},
+		{"[2002:c000:207:1::1]:1", "", "", "192.0.2.7"},
+		{"[2002:c000:207:ffff::1]:1", "", "", "192.0.2.7"},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/token", nil)
 		req.RemoteAddr = tc.remote

@@ -180,13 +180,39 @@ func parseClientIP(s string) (netip.Addr, bool) {
 
 // throttleKey is ip without a zone, IPv4-mapped addresses as IPv4, and IPv6
 // as its /64.
+//
+// An IPv6 address that carries an IPv4 one counts as that IPv4 address: a
+// NAT64 address (64:ff9b::/96, RFC 6052), whose /64 every IPv4 client
+// behind the translator would share, and a 6to4 address (2002::/16, RFC
+// 3056), of which one IPv4 host holds 65,536 /64s.
 func throttleKey(ip netip.Addr) string {
 	ip = ip.Unmap().WithZone("")
+	if v4, ok := embeddedIPv4(ip); ok {
+		return v4.String()
+	}
 	if ip.Is6() {
 		prefix, _ := ip.Prefix(64)
 		return prefix.String()
 	}
 	return ip.String()
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// embeddedIPv4 returns the IPv4 address that a NAT64 or 6to4 address
+// carries.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // statusRecorder remembers the status a handler wrote.
