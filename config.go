@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
@@ -104,6 +105,9 @@ func (c *config) settings() []setting {
 		{flag: "client-ip-header", env: "CLIENT_IP_HEADER",
 			usage: "`header` in which a trusted proxy puts the client address, e.g. X-Forwarded-For (default: the connection's address)",
 			apply: stringInto(&c.http.ClientIPHeader, nil)},
+		{flag: "trusted-proxies", env: "TRUSTED_PROXIES", def: "127.0.0.0/8,::1/128",
+			usage: "comma-separated addresses or `CIDRs` of the proxies whose CLIENT_IP_HEADER is believed",
+			apply: prefixesInto(&c.http.TrustedProxies)},
 		{flag: "login-user-limit", env: "LOGIN_USER_LIMIT", def: auth.DefaultLoginUserLimit.String(),
 			usage: "failed logins allowed per username from addresses it did not log in from in 30 days, as `N/duration`",
 			apply: limitInto(&c.auth.LoginUserLimit)},
@@ -390,6 +394,27 @@ func originsInto(p *[]string) func(string) error {
 				}
 			}
 			out = append(out, o)
+		}
+		*p = out
+		return nil
+	}
+}
+
+// prefixesInto parses comma-separated IP addresses and CIDR prefixes.
+func prefixesInto(p *[]netip.Prefix) func(string) error {
+	return func(s string) error {
+		out := []netip.Prefix{}
+		for part := range strings.SplitSeq(s, ",") {
+			part = strings.TrimSpace(part)
+			prefix, err := netip.ParsePrefix(part)
+			if err != nil {
+				ip, ipErr := netip.ParseAddr(part)
+				if ipErr != nil {
+					return fmt.Errorf("%q is not an address or CIDR: want a list such as 127.0.0.1,10.0.0.0/8", part)
+				}
+				prefix = netip.PrefixFrom(ip, ip.BitLen())
+			}
+			out = append(out, prefix.Masked())
 		}
 		*p = out
 		return nil

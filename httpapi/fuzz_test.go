@@ -84,7 +84,7 @@ func FuzzClientAddr(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/token", nil)
 		req.RemoteAddr = "192.0.2.1:5555"
 		req.Header["X-Forwarded-For"] = []string{value}
-		got := clientAddr(req, "X-Forwarded-For")
+		got := Addressing{Header: "X-Forwarded-For", TrustedProxies: anywhere}.clientAddr(req)
 		if ip, err := netip.ParseAddr(got); err == nil && ip.Is4() && ip.String() == got {
 			return
 		}
@@ -137,8 +137,36 @@ func TestClientAddr(t *testing.T) {
 				req.Header.Add("X-Real-IP", line)
 			}
 		}
-		if got := clientAddr(req, tc.header); got != tc.want {
+		if got := (Addressing{Header: tc.header, TrustedProxies: anywhere}).clientAddr(req); got != tc.want {
 			t.Errorf("clientAddr(%s, %s: %.40q) = %q; want %q", tc.remote, tc.header, tc.value, got, tc.want)
+		}
+	}
+}
+
+// anywhere trusts every peer, for the tests of what a proxy's header says.
+var anywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// TestClientAddrFromUntrustedPeer: a client that reaches the server
+// directly cannot claim an address in CLIENT_IP_HEADER; only a trusted
+// proxy's header counts.
+func TestClientAddrFromUntrustedPeer(t *testing.T) {
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		remote, want string
+		trusted      []netip.Prefix
+	}{
+		{"10.1.2.3:5555", "203.0.113.9", proxy},
+		{"192.0.2.1:5555", "192.0.2.1", proxy},
+		{"[::ffff:10.1.2.3]:1", "203.0.113.9", proxy},
+		{"127.0.0.1:5555", "203.0.113.9", Loopback},
+		{"[::1]:5555", "203.0.113.9", Loopback},
+		{"192.0.2.1:5555", "192.0.2.1", Loopback},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/token", nil)
+		req.RemoteAddr = tc.remote
+		req.Header.Set("X-Real-IP", "203.0.113.9")
+		if got := (Addressing{Header: "X-Real-IP", TrustedProxies: tc.trusted}).clientAddr(req); got != tc.want {
+			t.Errorf("peer %s, trusted %v: %q; want %q", tc.remote, tc.trusted, got, tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/rs/cors"
@@ -34,6 +35,9 @@ type Options struct {
 	// ClientIPHeader, when set, names the header in which a trusted proxy
 	// gives the client's address (the last one in it counts).
 	ClientIPHeader string
+	// TrustedProxies are the peers whose ClientIPHeader is believed; nil
+	// means Loopback.
+	TrustedProxies []netip.Prefix
 	// MaxQueryBytes bounds a /query request body.
 	MaxQueryBytes int64
 	// Playground serves GraphiQL at GET /.
@@ -117,7 +121,11 @@ func NewHandler(o Options) (http.Handler, error) {
 		MaxAge:         600,
 	}).Handler(h)
 	h = securityHeaders(h)
-	h = logRequests(o.Logger, o.ClientIPHeader, o.Metrics, h)
+	trusted := o.TrustedProxies
+	if trusted == nil {
+		trusted = Loopback
+	}
+	h = logRequests(o.Logger, Addressing{Header: o.ClientIPHeader, TrustedProxies: trusted}, o.Metrics, h)
 	return h, nil
 }
 

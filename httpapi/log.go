@@ -89,12 +89,12 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 // where the request came from, logs one line per request, and tells metrics
 // (when not nil) its route, status and duration. It logs no header, query or
 // body, so no token or password reaches the log.
-func logRequests(logger *slog.Logger, clientIPHeader string, metrics Observer, next http.Handler) http.Handler {
+func logRequests(logger *slog.Logger, addressing Addressing, metrics Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := auth.NewID()[:16]
 		w.Header().Set("X-Request-Id", id)
-		addr := clientAddr(r, clientIPHeader)
+		addr := addressing.clientAddr(r)
 		info := &requestInfo{id: id, origin: auth.Origin{ClientAddr: addr, UserAgent: r.UserAgent()}}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -139,32 +139,61 @@ func Milliseconds(key string, d time.Duration) slog.Attr {
 	return slog.Float64(key, float64(d.Microseconds())/1000)
 }
 
+// Addressing says where a request's client address is found: the
+// connection's peer, or, when the peer is a trusted proxy, Header.
+type Addressing struct {
+	// Header, when set, names the header in which a trusted proxy gives
+	// the client's address; the last entry counts (the one the proxy
+	// appended).
+	Header string
+	// TrustedProxies are the peers whose Header is believed. A header
+	// from any other peer is ignored: whoever reaches the server directly
+	// could otherwise claim any address.
+	TrustedProxies []netip.Prefix
+}
+
+// Loopback is the default of TrustedProxies: a proxy on the same host,
+// with the server listening on loopback only.
+var Loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
 // clientAddr is the address that login throttling counts a request
-// against: the connection's peer, or, when a trusted proxy sets header, the
-// last address in it (the one the proxy appended). Never a header by default:
-// clients can write any header. When the header's last entry is not an IP
-// address (with or without a port), the connection's peer counts instead: a
-// value used verbatim would let a client pick a new throttling key for every
-// request, or make each key as long as the header limit allows. IPv6
+// against: the connection's peer, or, when the peer is a trusted proxy and
+// a.Header is set, the last address in that header. Never a header by
+// default: clients can write any header. When the header's last entry is
+// not an IP address (with or without a port), the peer counts instead: a
+// value used verbatim would let a client pick a new throttling key for
+// every request, or make each key as long as the header limit allows. IPv6
 // addresses count by /64, the block one host usually holds, so every key is
 // a short canonical address or prefix.
-func clientAddr(r *http.Request, header string) string {
-	if header != "" {
-		if values := r.Header.Values(header); len(values) > 0 {
+func (a Addressing) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, peerOK := parseClientIP(host)
+	if a.Header != "" && peerOK && a.trusts(peer) {
+		if values := r.Header.Values(a.Header); len(values) > 0 {
 			last := values[len(values)-1]
 			if ip, ok := parseClientIP(strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])); ok {
 				return throttleKey(ip)
 			}
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if ip, ok := parseClientIP(host); ok {
-		return throttleKey(ip)
+	if peerOK {
+		return throttleKey(peer)
 	}
 	return host // not an IP network (a test's "pipe"); not written by the client
+}
+
+// trusts reports whether peer is one of the trusted proxies.
+func (a Addressing) trusts(peer netip.Addr) bool {
+	peer = peer.Unmap().WithZone("")
+	for _, p := range a.TrustedProxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseClientIP parses an IP address, alone or with a port ("[::1]:443").
