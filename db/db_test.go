@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +128,12 @@ func TestOpenPaths(t *testing.T) {
 			store.Close()
 			t.Errorf("Open(%q) succeeded", bad)
 		}
+	}
+	// A missing directory is said as such, not as "no such file".
+	missingDir := filepath.Join(t.TempDir(), "missing", "dir")
+	if _, err := db.Open(context.Background(), filepath.Join(missingDir, "x.db")); err == nil ||
+		!strings.Contains(err.Error(), "the directory "+missingDir+" does not exist") {
+		t.Errorf("Open in a missing directory: %v", err)
 	}
 	corrupt := filepath.Join(t.TempDir(), "corrupt.db")
 	os.WriteFile(corrupt, []byte("this is not a SQLite database, not even close to one....................................................."), 0o600)
