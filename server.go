@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if metricsLn != nil {
 		fmt.Fprintf(stdout, "authql metrics on %s/metrics\n", baseURL(metricsLn.Addr()))
 	}
-	go housekeep(ctx, a.db, a.service, logger)
+	go housekeep(ctx, a.db, a.service, cfg.auth.RefreshTokenTTL, logger)
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -142,7 +142,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // that no longer count as known; and it reads the stored bcrypt costs
 // again, so that a hash the CLI made at a higher cost raises what every
 // password check costs (see auth.Service.LoadPasswordCosts).
-func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, logger *slog.Logger) {
+//
+// Rotated refresh tokens older than refreshTTL go too: a replay of one
+// that old is no longer told apart from an unknown token (a thief refreshing
+// a stolen token for that long is past what theft detection can catch).
+func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, refreshTTL time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
@@ -150,7 +154,7 @@ func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, logger *slo
 			logger.Warn("reading the stored password costs failed", "err", err)
 		}
 		now := time.Now()
-		n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-auth.KnownAddressWindow))
+		n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-refreshTTL), now.Add(-auth.KnownAddressWindow))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("purging ended sessions failed", "err", err)

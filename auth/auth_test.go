@@ -375,3 +375,81 @@ func TestAdminMayDisableOnlyWhomTheirTokenCovers(t *testing.T) {
 		t.Errorf("deleting a user the token covers: %v", err)
 	}
 }
+
+// TestTheftDetectedAfterManyRotations: a thief who refreshes a stolen token
+// many times cannot push it out of what theft detection remembers: the
+// owner's replay of it still ends the session.
+func TestTheftDetectedAfterManyRotations(t *testing.T) {
+	svc, _, c := mustService(t)
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	stolen := mustLogin(t, svc, "alice", "correct horse")
+	g := stolen
+	for range 40 {
+		c.Advance(time.Second)
+		var err error
+		if g, err = svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(time.Minute)
+	_, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: stolen.RefreshToken})
+	wantCode(t, err, auth.CodeInvalidGrant)
+	_, err = svc.Authenticate(ctx, g.AccessToken, auth.Origin{})
+	wantCode(t, err, auth.CodeInvalidToken) // the thief's session ended
+}
+
+// TestRefreshesPerSessionAreBounded: a session rotates at most RefreshLimit
+// times; replays within the grace window are not rotations.
+func TestRefreshesPerSessionAreBounded(t *testing.T) {
+	svc, _, c := mustService(t, func(cfg *auth.Config) { cfg.RefreshLimit = auth.Limit{N: 3, Per: time.Hour} })
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	g := mustLogin(t, svc, "alice", "correct horse")
+	for i := range 3 {
+		next, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+		if err != nil {
+			t.Fatalf("refresh %d: %v", i, err)
+		}
+		if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken}); err != nil {
+			t.Fatalf("replay %d within the grace window: %v", i, err)
+		}
+		g = next
+	}
+	_, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+	if e := wantCode(t, err, auth.CodeRateLimited); e.RetryAfter <= 0 {
+		t.Errorf("RetryAfter = %v", e.RetryAfter)
+	}
+	c.Advance(20 * time.Minute)
+	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken}); err != nil {
+		t.Errorf("once the bucket refilled: %v", err)
+	}
+	// Another session of the same user has its own budget.
+	if _, err := svc.Refresh(ctx, auth.RefreshGrant{RefreshToken: mustLogin(t, svc, "alice", "correct horse").RefreshToken}); err != nil {
+		t.Errorf("another session: %v", err)
+	}
+}
+
+// TestPasswordChangeGuessesAreBoundedPerUser: wrong current passwords in
+// changePassword count per user whatever the address, apart from logins,
+// so a stolen access token cannot guess faster from many addresses, and
+// the owner still logs in.
+func TestPasswordChangeGuessesAreBoundedPerUser(t *testing.T) {
+	svc, _, _ := mustService(t, func(cfg *auth.Config) { cfg.LoginUserLimit = auth.Limit{N: 3, Per: time.Hour} })
+	ctx := context.Background()
+	mustCreateUser(t, svc, "alice", "correct horse")
+	token := mustLogin(t, svc, "alice", "correct horse").AccessToken
+	for i := range 4 {
+		id, err := svc.Authenticate(ctx, token, auth.Origin{ClientAddr: fmt.Sprintf("2001:db8:%x::/64", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = svc.ChangePassword(ctx, id, fmt.Sprint("guess ", i), "a brand new password")
+		if i < 3 {
+			wantCode(t, err, auth.CodeInvalidGrant)
+		} else {
+			wantCode(t, err, auth.CodeRateLimited)
+		}
+	}
+	mustLogin(t, svc, "alice", "correct horse")
+}

@@ -36,6 +36,13 @@ type guards struct {
 	// signup counts every signup per client address: "username is taken"
 	// tells whether an account exists.
 	signup *throttle
+	// refresh counts the rotations of each session's refresh token, whose
+	// hashes theft detection keeps.
+	refresh *throttle
+	// passwordCheck counts wrong current passwords in changePassword per
+	// user, apart from logins: a stolen access token cannot guess faster,
+	// and failures at the login door cannot stop the owner.
+	passwordCheck *throttle
 }
 
 // loginAttempt is a login counted against its buckets from before the

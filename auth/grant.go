@@ -239,11 +239,20 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (_ *Grant, err 
 	child := s.refresh.child(req.RefreshToken)
 	rotatedAt := rec.RotatedAt
 	if rotatedAt == nil {
+		// Each rotation stores a hash that theft detection keeps: a session
+		// may rotate only so often.
+		sessionKey := keyOf(sess.ID)
+		if wait := s.guards.refresh.wait(sessionKey, now); wait > 0 {
+			s.securityEvent(ctx, req.Origin.ClientAddr, "refresh throttled", "refresh_throttled",
+				"user_id", user.ID, "session_id", sess.ID)
+			return nil, errThrottled("refreshes of this session", wait)
+		}
 		rotated, err := s.store.RotateRefreshToken(ctx, parentHash, HashToken(child), now, now.Add(s.cfg.RefreshTokenTTL))
 		if err != nil {
 			return nil, fmt.Errorf("rotate refresh token: %w", err)
 		}
 		if rotated {
+			s.guards.refresh.spend(sessionKey, now)
 			sess.LastUsedAt, sess.ExpiresAt = now, now.Add(s.cfg.RefreshTokenTTL)
 			return s.grant(user, sess, scopes, child)
 		}

@@ -42,9 +42,9 @@ type Config struct {
 	// that are not known for it; LoginPairLimit per username and client
 	// address; LoginAddrLimit failed logins and client authentications per
 	// client address; ClientAuthLimit failed client authentications per
-	// client id; SignupAddrLimit signups per client address. Zero values
-	// mean the defaults.
-	LoginUserLimit, LoginPairLimit, LoginAddrLimit, ClientAuthLimit, SignupAddrLimit Limit
+	// client id; SignupAddrLimit signups per client address; RefreshLimit
+	// rotations per session. Zero values mean the defaults.
+	LoginUserLimit, LoginPairLimit, LoginAddrLimit, ClientAuthLimit, SignupAddrLimit, RefreshLimit Limit
 	// SignupClosed turns the Signup method off.
 	SignupClosed bool
 	// Now is the clock; nil means time.Now.
@@ -149,6 +149,7 @@ var (
 	DefaultLoginAddrLimit  = Limit{N: 100, Per: 15 * time.Minute}
 	DefaultClientAuthLimit = Limit{N: 20, Per: 15 * time.Minute}
 	DefaultSignupAddrLimit = Limit{N: 20, Per: time.Hour}
+	DefaultRefreshLimit    = Limit{N: 60, Per: time.Hour}
 )
 
 // errNoKeys is the fault of a token method of a Service built without keys.
@@ -183,6 +184,7 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		{&cfg.LoginAddrLimit, DefaultLoginAddrLimit},
 		{&cfg.ClientAuthLimit, DefaultClientAuthLimit},
 		{&cfg.SignupAddrLimit, DefaultSignupAddrLimit},
+		{&cfg.RefreshLimit, DefaultRefreshLimit},
 	} {
 		if *l.limit == (Limit{}) {
 			*l.limit = l.def
@@ -204,12 +206,14 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		store:     store,
 		passwords: pw,
 		guards: guards{
-			user:        newThrottle(cfg.LoginUserLimit),
-			pair:        newThrottle(cfg.LoginPairLimit),
-			addr:        newThrottle(cfg.LoginAddrLimit),
-			client:      newThrottle(cfg.ClientAuthLimit),
-			signup:      newThrottle(cfg.SignupAddrLimit),
-			clientAddrs: newKnownSet(),
+			user:          newThrottle(cfg.LoginUserLimit),
+			pair:          newThrottle(cfg.LoginPairLimit),
+			addr:          newThrottle(cfg.LoginAddrLimit),
+			client:        newThrottle(cfg.ClientAuthLimit),
+			signup:        newThrottle(cfg.SignupAddrLimit),
+			clientAddrs:   newKnownSet(),
+			refresh:       newThrottle(cfg.RefreshLimit),
+			passwordCheck: newThrottle(cfg.LoginUserLimit),
 		},
 		cfg: cfg,
 		now: now,

@@ -125,6 +125,36 @@ func (t *throttle) end(key throttleKey, now time.Time, failed bool) {
 	}
 }
 
+// wait returns how long until key's bucket has an event free, or 0 when it
+// has one now (it holds no place: see spend).
+func (t *throttle) wait(key throttleKey, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.buckets[key]
+	if !ok {
+		return 0
+	}
+	if deficit := float64(b.inFlight+1) - b.failures.TokensAt(now); deficit > 0 {
+		return time.Duration(deficit / float64(b.failures.Limit()) * float64(time.Second))
+	}
+	return 0
+}
+
+// spend uses up one event of key's bucket.
+func (t *throttle) spend(key throttleKey, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.buckets[key]
+	if !ok {
+		if len(t.buckets) >= maxThrottleKeys {
+			t.sweep(now)
+		}
+		b = &bucket{failures: t.newLimiter()}
+		t.buckets[key] = b
+	}
+	b.failures.AllowN(now, 1)
+}
+
 // reset refills key's bucket, as after a successful login.
 func (t *throttle) reset(key throttleKey) {
 	t.mu.Lock()

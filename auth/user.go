@@ -108,6 +108,10 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err != nil {
 		return err
 	}
+	if wait := attempt.take(s.guards.passwordCheck, keyOf(id.User.ID)); wait > 0 {
+		s.securityEvent(ctx, id.Origin.ClientAddr, "password change throttled", "login_throttled", "user_id", id.User.ID)
+		return errThrottled("wrong current passwords", wait)
+	}
 	_, cred, err := s.store.UserByID(ctx, id.User.ID)
 	if err != nil {
 		attempt.aborted()

@@ -222,16 +222,18 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		// Another process (the CLI beside the server) may have applied the
-		// same migration between our reading the version and applying it:
-		// an ALTER TABLE then fails here. A second run reads the version
-		// again and finds nothing left to do; a real fault fails again.
-		if _, again := p.Up(ctx); again != nil {
-			return fmt.Errorf("migrate: %w", err)
+	// Another process (the CLI beside the server) may be migrating the same
+	// file: it may apply a migration between our reading the version and
+	// applying it (an ALTER TABLE then fails here), or hold the lock that
+	// goose's first statements need. A later run reads the version again
+	// and finds nothing left to do; a real fault fails every time.
+	for attempt := range 5 {
+		if _, err = p.Up(ctx); err == nil {
+			return nil
 		}
+		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 	}
-	return nil
+	return fmt.Errorf("migrate: %w", err)
 }
 
 // Close closes both pools.

@@ -153,14 +153,8 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken
 	return &auth.RefreshToken{Session: s, User: u, RotatedAt: fromNullUnixNano(rotated)}, nil
 }
 
-// KeptRotatedTokens is how many rotated refresh tokens of a session stay
-// stored, so that a replay of one is recognised as theft.
-const KeptRotatedTokens = 16
-
 // RotateRefreshToken replaces the refresh token parentHash by childHash if
-// parentHash has not been rotated yet, and reports whether it did. It keeps
-// the session's KeptRotatedTokens newest rotated tokens and deletes older
-// ones.
+// parentHash has not been rotated yet, and reports whether it did.
 func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
 	rotated := false
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -183,16 +177,6 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?`,
 			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
-			return err
-		}
-		// Rotation extends the session, so its rotated hashes would pile
-		// up without end: one client refreshing in a loop wrote thousands
-		// of rows a second. Keep the newest, which a replay of a stolen
-		// token is found among; an older one is then merely unknown.
-		if _, err := tx.ExecContext(ctx, `
-			DELETE FROM refresh_tokens WHERE session_id = ?1 AND rotated_at IS NOT NULL AND hash NOT IN (
-				SELECT hash FROM refresh_tokens WHERE session_id = ?1 AND rotated_at IS NOT NULL
-				ORDER BY rotated_at DESC LIMIT ?2)`, sessionID, KeptRotatedTokens); err != nil {
 			return err
 		}
 		rotated = true
@@ -227,11 +211,13 @@ func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Tim
 }
 
 // PurgeSessions deletes the sessions that expired or were revoked before
-// endedBefore, with their refresh tokens, and the login addresses last used
+// endedBefore, with their refresh tokens, the refresh tokens of live
+// sessions rotated before rotatedBefore, and the login addresses last used
 // before addrsBefore, and returns how many sessions it deleted. Without it,
-// ended sessions, every rotated refresh token's hash and every address a
-// user ever logged in from would stay forever.
-func (db *DB) PurgeSessions(ctx context.Context, endedBefore, addrsBefore time.Time) (int64, error) {
+// ended sessions, every rotated refresh token's hash (rotation extends a
+// session, so a session refreshed for months would keep them all) and
+// every address a user ever logged in from would stay forever.
+func (db *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addrsBefore time.Time) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -240,6 +226,10 @@ func (db *DB) PurgeSessions(ctx context.Context, endedBefore, addrsBefore time.T
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx,
+			`DELETE FROM refresh_tokens WHERE rotated_at < ?`, unixNano(rotatedBefore)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
