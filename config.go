@@ -417,6 +417,10 @@ func prefixesInto(p *[]netip.Prefix) func(string) error {
 				}
 				prefix = netip.PrefixFrom(ip, ip.BitLen())
 			}
+			if prefix.Addr().Is4In6() {
+				// The peer is compared in its IPv4 form.
+				prefix = netip.PrefixFrom(prefix.Addr().Unmap(), max(0, prefix.Bits()-96))
+			}
 			out = append(out, prefix.Masked())
 		}
 		*p = out

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -292,4 +293,27 @@ func TestIssuerDefaultsToPublicURL(t *testing.T) {
 	if meta.Issuer != "https://auth.example.com" || iss.Iss != meta.Issuer {
 		t.Errorf("metadata issuer %q, token iss %q; want both https://auth.example.com", meta.Issuer, iss.Iss)
 	}
+}
+
+// An IPv4-mapped TRUSTED_PROXIES entry matches the IPv4 peer it stands for.
+func TestTrustedProxiesForms(t *testing.T) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+	env := map[string]string{"TRUSTED_PROXIES": "::ffff:10.0.0.1, 192.0.2.0/24, ::ffff:198.51.100.0/120, 2001:db8::1"}
+	if err := cfg.parse(fs, cfg.bind(fs), nil, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.http.TrustedProxies); got != "[10.0.0.1/32 192.0.2.0/24 198.51.100.0/24 2001:db8::1/128]" {
+		t.Errorf("TRUSTED_PROXIES = %s", got)
+	}
+	if err := defaultConfigParse(map[string]string{"TRUSTED_PROXIES": "proxy.example.com"}); err == nil || !strings.Contains(err.Error(), "not an address or CIDR") {
+		t.Errorf("a host name: %v", err)
+	}
+}
+
+// defaultConfigParse parses env into the default configuration.
+func defaultConfigParse(env map[string]string) error {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("authql", flag.ContinueOnError)
+	return cfg.parse(fs, cfg.bind(fs), nil, func(k string) string { return env[k] })
 }

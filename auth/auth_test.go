@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,4 +453,58 @@ func TestPasswordChangeGuessesAreBoundedPerUser(t *testing.T) {
 		}
 	}
 	mustLogin(t, svc, "alice", "correct horse")
+}
+
+// countingRunner runs bcrypt work inline and counts it.
+type countingRunner struct{ n atomic.Int64 }
+
+func (r *countingRunner) Run(ctx context.Context, fn func()) error {
+	r.n.Add(1)
+	fn()
+	return nil
+}
+
+// TestClientSecretChecksAreRemembered: a resource server introspecting
+// every request costs one bcrypt comparison per few minutes, not one per
+// request; a wrong secret, or a client registered again with another
+// secret, is still checked and refused.
+func TestClientSecretChecksAreRemembered(t *testing.T) {
+	runner := &countingRunner{}
+	svc, _, c := mustService(t, func(cfg *auth.Config) { cfg.BcryptPool = runner })
+	ctx := context.Background()
+	if _, err := svc.RegisterClient(ctx, auth.NewClient{ID: "api", Secret: "the api secret"}); err != nil {
+		t.Fatal(err)
+	}
+	before := runner.n.Load()
+	for range 10 {
+		if _, err := svc.AuthenticateClient(ctx, "api", "the api secret", auth.Origin{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := runner.n.Load() - before; n != 1 {
+		t.Errorf("%d bcrypt comparisons for 10 authentications; want 1", n)
+	}
+	_, err := svc.AuthenticateClient(ctx, "api", "not the secret", auth.Origin{})
+	wantCode(t, err, auth.CodeInvalidClient)
+
+	if err := svc.RemoveClient(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RegisterClient(ctx, auth.NewClient{ID: "api", Secret: "a new api secret"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.AuthenticateClient(ctx, "api", "the api secret", auth.Origin{})
+	wantCode(t, err, auth.CodeInvalidClient)
+
+	if _, err := svc.AuthenticateClient(ctx, "api", "a new api secret", auth.Origin{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(6 * time.Minute)
+	before = runner.n.Load()
+	if _, err := svc.AuthenticateClient(ctx, "api", "a new api secret", auth.Origin{}); err != nil {
+		t.Fatal(err)
+	}
+	if runner.n.Load() == before {
+		t.Error("no bcrypt comparison once the remembered check expired")
+	}
 }

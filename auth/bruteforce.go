@@ -33,6 +33,8 @@ type guards struct {
 	// authentications, which pass a spent per-id bucket, so that guesses
 	// from elsewhere cannot lock a confidential client out.
 	clientAddrs *knownSet
+	// secrets are the client secrets bcrypt accepted in the last minutes.
+	secrets *verifiedSecrets
 	// signup counts every signup per client address: "username is taken"
 	// tells whether an account exists.
 	signup *throttle
@@ -103,7 +105,7 @@ func (s *Service) startClientAuth(ctx context.Context, id, loggedID, addr string
 	if wait == 0 {
 		if wait = s.guards.client.begin(keyOf(id), a.at); wait == 0 {
 			a.held = append(a.held, heldBucket{s.guards.client, keyOf(id)})
-		} else if s.guards.clientAddrs.has(keyOf(id, addr), a.at.Add(-KnownAddressWindow)) {
+		} else if s.guards.clientAddrs.has(id, addr, a.at.Add(-KnownAddressWindow)) {
 			wait = 0
 		} else {
 			a.aborted()

@@ -149,6 +149,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, ori
 	if secret == "" && !c.Confidential {
 		return c, nil
 	}
+	if c.Registered && secret != "" && s.guards.secrets.has(id, secret, hash, s.now()) {
+		return c, nil
+	}
 	// A typed id is logged only when it names a registered client: an
 	// unknown one may be a secret typed into the wrong field.
 	loggedID := "(unregistered)"
@@ -170,7 +173,8 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, ori
 		return nil, Errorf(CodeInvalidClient, "client authentication failed")
 	}
 	attempt.succeeded()
-	s.guards.clientAddrs.add(keyOf(id, origin.ClientAddr), attempt.at)
+	s.guards.clientAddrs.add(id, origin.ClientAddr, attempt.at)
+	s.guards.secrets.add(id, secret, hash, attempt.at)
 	return c, nil
 }
 

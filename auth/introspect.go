@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Introspection is what token introspection tells about a token (RFC 7662
@@ -37,6 +39,9 @@ type Introspection struct {
 func (s *Service) Introspect(ctx context.Context, client *Client, token, hint string) (*Introspection, error) {
 	if client == nil || !client.Registered || !client.Confidential {
 		return nil, Errorf(CodeInvalidClient, "introspection is for registered confidential clients; authenticate with the client's secret")
+	}
+	if token == "" {
+		return nil, Errorf(CodeInvalidRequest, "the token parameter is required")
 	}
 	lookups := []func(context.Context, string) (*Introspection, error){s.introspectRefreshToken, s.introspectAccessToken}
 	if hint == "access_token" {
@@ -72,9 +77,17 @@ func (s *Service) introspectAccessToken(ctx context.Context, tok string) (*Intro
 		Issuer:    s.cfg.Issuer,
 		TokenID:   claims.ID,
 		SessionID: sess.ID,
-		IssuedAt:  claims.IssuedAt.Time,
-		ExpiresAt: claims.ExpiresAt.Time,
+		IssuedAt:  timeOf(claims.IssuedAt),
+		ExpiresAt: timeOf(claims.ExpiresAt),
 	}, nil
+}
+
+// timeOf is the time of a NumericDate claim, zero when the claim is absent.
+func timeOf(d *jwt.NumericDate) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.Time
 }
 
 // introspectRefreshToken describes tok if it is the current refresh token

@@ -212,6 +212,7 @@ func NewService(store Store, cfg Config) (*Service, error) {
 			client:        newThrottle(cfg.ClientAuthLimit),
 			signup:        newThrottle(cfg.SignupAddrLimit),
 			clientAddrs:   newKnownSet(),
+			secrets:       newVerifiedSecrets(),
 			refresh:       newThrottle(cfg.RefreshLimit),
 			passwordCheck: newThrottle(cfg.LoginUserLimit),
 		},

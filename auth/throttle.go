@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,44 +249,48 @@ func errThrottled(what string, wait time.Duration) *Error {
 	}
 }
 
-// knownSet remembers keys with the time they were last seen, bounded in
-// bytes as the throttles are: past maxKnownKeys, the keys seen longest ago
-// are forgotten first.
+// knownSet remembers, per client id, the addresses from which it
+// authenticated and when. Only successful authentications add to it, so
+// only holders of a secret can; each id keeps at most maxKnownPerID
+// addresses, forgetting its own oldest first, so that one client, however
+// many addresses it authenticates from, cannot push out another's.
 type knownSet struct {
 	mu   sync.Mutex
-	seen map[throttleKey]time.Time
+	seen map[throttleKey]map[throttleKey]time.Time
 }
 
-// maxKnownKeys bounds a knownSet: a key and its time take about 64 bytes.
-const maxKnownKeys = maxThrottleBytes / 64
+// maxKnownPerID bounds the addresses remembered for one client id.
+const maxKnownPerID = 1024
 
-func newKnownSet() *knownSet { return &knownSet{seen: map[throttleKey]time.Time{}} }
+func newKnownSet() *knownSet { return &knownSet{seen: map[throttleKey]map[throttleKey]time.Time{}} }
 
-// add records that key was seen at now.
-func (k *knownSet) add(key throttleKey, now time.Time) {
+// add records that id was seen from addr at now.
+func (k *knownSet) add(id, addr string, now time.Time) {
+	idKey, addrKey := keyOf(id), keyOf(addr)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.seen[key]; !ok && len(k.seen) >= maxKnownKeys {
-		// Forget the oldest tenth: sorting the times is rare and bounded.
-		times := make([]time.Time, 0, len(k.seen))
-		for _, t := range k.seen {
-			times = append(times, t)
-		}
-		slices.SortFunc(times, time.Time.Compare)
-		cut := times[len(times)/10]
-		for key, t := range k.seen {
-			if !t.After(cut) {
-				delete(k.seen, key)
+	addrs := k.seen[idKey]
+	if addrs == nil {
+		addrs = map[throttleKey]time.Time{}
+		k.seen[idKey] = addrs
+	}
+	if _, ok := addrs[addrKey]; !ok && len(addrs) >= maxKnownPerID {
+		var oldest throttleKey
+		var at time.Time
+		for a, t := range addrs {
+			if at.IsZero() || t.Before(at) {
+				oldest, at = a, t
 			}
 		}
+		delete(addrs, oldest)
 	}
-	k.seen[key] = now
+	addrs[addrKey] = now
 }
 
-// has reports whether key was seen at or after since.
-func (k *knownSet) has(key throttleKey, since time.Time) bool {
+// has reports whether id was seen from addr at or after since.
+func (k *knownSet) has(id, addr string, since time.Time) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	t, ok := k.seen[key]
+	t, ok := k.seen[keyOf(id)][keyOf(addr)]
 	return ok && !t.Before(since)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,5 +63,25 @@ func TestThrottleIsBoundedInBytes(t *testing.T) {
 	}
 	if keyOf("ab", "c") == keyOf("a", "bc") {
 		t.Fatal("keyOf joins its parts ambiguously")
+	}
+}
+
+// One client authenticating from ever more addresses forgets only its own
+// oldest ones, never another client's.
+func TestKnownClientAddressesArePartitioned(t *testing.T) {
+	k := newKnownSet()
+	t0 := time.Unix(1_800_000_000, 0)
+	k.add("backend", "203.0.113.10", t0)
+	for i := range maxKnownPerID + 10 {
+		k.add("other", fmt.Sprint("2001:db8:", i, "::/64"), t0.Add(time.Duration(i+1)*time.Second))
+	}
+	if !k.has("backend", "203.0.113.10", t0) {
+		t.Error("another client's addresses evicted backend's")
+	}
+	if k.has("other", "2001:db8:0::/64", t0) || !k.has("other", fmt.Sprint("2001:db8:", maxKnownPerID+9, "::/64"), t0) {
+		t.Error("other did not forget its own oldest address first")
+	}
+	if n := len(k.seen[keyOf("other")]); n != maxKnownPerID {
+		t.Errorf("other keeps %d addresses; want %d", n, maxKnownPerID)
 	}
 }

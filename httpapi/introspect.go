@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"authql/auth"
 )
@@ -44,8 +45,8 @@ func introspectHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 				ClientID:  in.ClientID,
 				Username:  in.Username,
 				TokenType: in.TokenType,
-				Exp:       in.ExpiresAt.Unix(),
-				Iat:       in.IssuedAt.Unix(),
+				Exp:       unixOrZero(in.ExpiresAt),
+				Iat:       unixOrZero(in.IssuedAt),
 				Sub:       in.Subject,
 				Aud:       in.Audience,
 				Iss:       in.Issuer,
@@ -56,6 +57,15 @@ func introspectHandler(svc *auth.Service, logger *slog.Logger) http.Handler {
 		noStore(w.Header())
 		writeJSON(w, http.StatusOK, "application/json", body)
 	})
+}
+
+// unixOrZero is t in Unix seconds, or 0 (left out of the answer) for the
+// zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 func introspect(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*auth.Introspection, error) {
@@ -69,9 +79,6 @@ func introspect(w http.ResponseWriter, r *http.Request, svc *auth.Service) (*aut
 	}
 	if client == nil {
 		return nil, auth.Errorf(auth.CodeInvalidClient, "introspection needs client authentication")
-	}
-	if form["token"] == "" {
-		return nil, missing("token")
 	}
 	return svc.Introspect(r.Context(), client, form["token"], form["token_type_hint"])
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -136,6 +137,9 @@ func TestIntrospect(t *testing.T) {
 		}
 		resp, body := s.postOAuth("/introspect", url.Values{}, resourceServer)
 		authtest.WantOAuth(t, resp, body, http.StatusBadRequest, "invalid_request")
+		// A public client learns nothing, not even what it forgot to send.
+		resp, body = s.postOAuth("/introspect", url.Values{"client_id": {"spa"}}, "")
+		authtest.WantOAuth(t, resp, body, http.StatusUnauthorized, "invalid_client")
 		req := s.newRequest(http.MethodGet, "/introspect", nil)
 		resp, body = s.do(req)
 		authtest.WantOAuth(t, resp, body, http.StatusMethodNotAllowed, "invalid_request")
@@ -169,5 +173,26 @@ func TestJWKSOfSymmetricKeyIsEmpty(t *testing.T) {
 	}
 	if strings.Contains(string(body), string(s.secret)) {
 		t.Error("the JWKS shows the secret")
+	}
+}
+
+// TestUntrustedClientAddressHeaderIsSaid: a header from a peer that is not
+// a trusted proxy is ignored, and the operator is told once.
+func TestUntrustedClientAddressHeaderIsSaid(t *testing.T) {
+	s := newServer(t, func(c config) {
+		c.http.ClientIPHeader = "X-Real-IP"
+		c.http.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	for range 3 {
+		req := s.newRequest(http.MethodGet, "/healthz", nil)
+		req.Header.Set("X-Real-IP", "203.0.113.9")
+		s.do(req)
+	}
+	logs := s.logs.String()
+	if n := strings.Count(logs, "ignoring the client address header of an untrusted peer"); n != 1 {
+		t.Errorf("warned %d times; want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "client=127.0.0.1") || strings.Contains(logs, "client=203.0.113.9") {
+		t.Errorf("the untrusted header counted:\n%s", logs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"authql/auth"
@@ -90,11 +91,19 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 // (when not nil) its route, status and duration. It logs no header, query or
 // body, so no token or password reaches the log.
 func logRequests(logger *slog.Logger, addressing Addressing, metrics Observer, next http.Handler) http.Handler {
+	// A misconfigured proxy is said once, not on every request.
+	var untrusted sync.Once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := auth.NewID()[:16]
 		w.Header().Set("X-Request-Id", id)
 		addr := addressing.clientAddr(r)
+		if addressing.Header != "" && r.Header.Get(addressing.Header) != "" && !addressing.trustsPeer(r) {
+			untrusted.Do(func() {
+				logger.Warn("ignoring the client address header of an untrusted peer; if a proxy sends it, list the proxy in TRUSTED_PROXIES",
+					"header", addressing.Header, "peer", peerOf(r))
+			})
+		}
 		info := &requestInfo{id: id, origin: auth.Origin{ClientAddr: addr, UserAgent: r.UserAgent()}}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -183,6 +192,24 @@ func (a Addressing) clientAddr(r *http.Request) string {
 		return throttleKey(peer)
 	}
 	return host // not an IP network (a test's "pipe"); not written by the client
+}
+
+// trustsPeer reports whether the peer of r is one of the trusted proxies.
+func (a Addressing) trustsPeer(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, ok := parseClientIP(host)
+	return ok && a.trusts(peer)
+}
+
+// peerOf is the connection's peer address of r, for a log line.
+func peerOf(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // trusts reports whether peer is one of the trusted proxies.
