@@ -96,6 +96,17 @@ func (t *throttle) newLimiter() *rate.Limiter {
 func (t *throttle) begin(key throttleKey, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	b := t.bucket(key, now)
+	if wait := b.wait(now); wait > 0 {
+		return wait
+	}
+	b.inFlight++
+	return 0
+}
+
+// bucket returns key's bucket, made (within the bound) if it has none.
+// t.mu is held.
+func (t *throttle) bucket(key throttleKey, now time.Time) *bucket {
 	b, ok := t.buckets[key]
 	if !ok {
 		if len(t.buckets) >= maxThrottleKeys {
@@ -104,10 +115,14 @@ func (t *throttle) begin(key throttleKey, now time.Time) time.Duration {
 		b = &bucket{failures: t.newLimiter()}
 		t.buckets[key] = b
 	}
+	return b
+}
+
+// wait is how long until one more attempt fits beside those in flight.
+func (b *bucket) wait(now time.Time) time.Duration {
 	if deficit := float64(b.inFlight+1) - b.failures.TokensAt(now); deficit > 0 {
 		return time.Duration(deficit / float64(b.failures.Limit()) * float64(time.Second))
 	}
-	b.inFlight++
 	return 0
 }
 
@@ -129,12 +144,8 @@ func (t *throttle) end(key throttleKey, now time.Time, failed bool) {
 func (t *throttle) wait(key throttleKey, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b, ok := t.buckets[key]
-	if !ok {
-		return 0
-	}
-	if deficit := float64(b.inFlight+1) - b.failures.TokensAt(now); deficit > 0 {
-		return time.Duration(deficit / float64(b.failures.Limit()) * float64(time.Second))
+	if b, ok := t.buckets[key]; ok {
+		return b.wait(now)
 	}
 	return 0
 }
@@ -143,15 +154,7 @@ func (t *throttle) wait(key throttleKey, now time.Time) time.Duration {
 func (t *throttle) spend(key throttleKey, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b, ok := t.buckets[key]
-	if !ok {
-		if len(t.buckets) >= maxThrottleKeys {
-			t.sweep(now)
-		}
-		b = &bucket{failures: t.newLimiter()}
-		t.buckets[key] = b
-	}
-	b.failures.AllowN(now, 1)
+	t.bucket(key, now).failures.AllowN(now, 1)
 }
 
 // reset refills key's bucket, as after a successful login.
