@@ -451,7 +451,7 @@ func openManagement(ctx context.Context, cfg config, costGiven bool, logger *slo
 			sc.BcryptCost = n
 		}
 	}
-	sc.Secret, sc.Logger = nil, logger
+	sc.Secret, sc.SigningAlgorithm, sc.Logger = nil, "", logger
 	svc, err := auth.NewService(store, sc)
 	if err != nil {
 		store.Close()

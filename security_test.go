@@ -137,9 +137,13 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 func TestStoredSigningKeyDoesNotDeriveRefreshTokens(t *testing.T) {
 	ta := newTestApp(t, func(c *config) { c.auth.Secret = nil })
 	ta.addUser("alice", alicePassword)
-	key, err := ta.app.db.Setting(context.Background(), "jwt_secret")
-	if err != nil {
-		t.Fatal(err)
+	keys, err := ta.app.db.SigningKeys(context.Background())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("stored signing keys: %d, %v; want one", len(keys), err)
+	}
+	key := keys[0].Private
+	if _, err := ta.app.db.Setting(context.Background(), "refresh_token_secret"); err != nil {
+		t.Fatalf("no refresh token secret of its own: %v", err)
 	}
 	first := ta.login("alice", alicePassword)
 	guess := authtest.LegacyChild(key, first.RefreshToken)

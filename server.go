@@ -262,11 +262,14 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 	}
 	svc, err := func() (*auth.Service, error) {
 		sc := cfg.auth
-		secret := sc.Secret
-		if len(secret) == 0 {
-			if secret, err = store.Secret(ctx, "jwt_secret", auth.GenerateSecret); err != nil {
+		if len(sc.Secret) == 0 {
+			// An earlier version generated and stored an HS256 key: its
+			// tokens stay valid until they expire (LoadSigningKeys).
+			legacy, err := store.Setting(ctx, "jwt_secret")
+			if err != nil && !errors.Is(err, auth.ErrNotFound) {
 				return nil, fmt.Errorf("read the stored JWT secret: %w", err)
 			}
+			sc.LegacySecret = legacy
 		}
 		refreshSecret, err := store.Secret(ctx, "refresh_token_secret", auth.GenerateSecret)
 		if err != nil {
@@ -275,13 +278,16 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		if err := store.SetSetting(ctx, bcryptCostSetting, []byte(strconv.Itoa(sc.BcryptCost))); err != nil {
 			return nil, fmt.Errorf("record the bcrypt cost: %w", err)
 		}
-		sc.Secret, sc.RefreshSecret = secret, refreshSecret
+		sc.RefreshSecret = refreshSecret
 		sc.Logger, sc.BcryptPool = logger, pool
 		svc, err := auth.NewService(store, sc)
 		if err != nil {
 			return nil, err
 		}
 		if err := svc.LoadPasswordCosts(ctx); err != nil {
+			return nil, err
+		}
+		if err := svc.LoadSigningKeys(ctx); err != nil {
 			return nil, err
 		}
 		return svc, nil

@@ -9,7 +9,7 @@ import (
 // makes before its database read.
 func BenchmarkVerifyAccessToken(b *testing.B) {
 	now := time.Now()
-	tokens := newAccessTokens([]byte("0123456789abcdef0123456789abcdef"), "authql", "", time.Hour, func() time.Time { return now })
+	tokens := newAccessTokens(hmacKeyring([]byte("0123456789abcdef0123456789abcdef")), "authql", "", time.Hour, func() time.Time { return now })
 	tok, err := tokens.issue(&User{ID: "u1", Username: "alice"}, &Session{ID: "s1"}, []string{"users:read"})
 	if err != nil {
 		b.Fatal(err)

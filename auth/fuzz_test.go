@@ -39,7 +39,7 @@ func FuzzParseScope(f *testing.F) {
 // (the seed, which each fuzzing worker issues afresh), and none panics.
 func FuzzVerifyAccessToken(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
-	tokens := newAccessTokens([]byte("0123456789abcdef0123456789abcdef"), "authql", "", time.Hour, func() time.Time { return now })
+	tokens := newAccessTokens(hmacKeyring([]byte("0123456789abcdef0123456789abcdef")), "authql", "", time.Hour, func() time.Time { return now })
 	issued, err := tokens.issue(&User{ID: "u1", Username: "alice"}, &Session{ID: "s1"}, []string{"users:read"})
 	if err != nil {
 		f.Fatal(err)

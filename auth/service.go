@@ -13,12 +13,21 @@ import (
 // Config holds what the Service needs to know. Zero durations are invalid;
 // NewService checks.
 type Config struct {
-	// Secret is the HS256 key, at least MinSecretLen bytes; empty for a
-	// Service that only manages users and clients (the CLI), whose token
-	// methods then fail with CodeInternal.
+	// Secret, when set, is the HS256 key (JWT_SECRET), at least
+	// MinSecretLen bytes.
 	Secret []byte
+	// SigningAlgorithm, without Secret, is the algorithm of the
+	// asymmetric signing keys (JWT_ALG), which LoadSigningKeys reads from
+	// the store, making the first one. With neither, the Service only
+	// manages users and clients (the CLI), and its token methods fail with
+	// CodeInternal.
+	SigningAlgorithm string
+	// LegacySecret is the HS256 key an earlier version generated and
+	// stored: with asymmetric keys, it verifies that version's tokens (no
+	// kid) for AccessTokenTTL after the first asymmetric key was made.
+	LegacySecret []byte
 	// RefreshSecret derives rotated refresh tokens from their parents. It
-	// must not be Secret. Empty as Secret may be.
+	// must not be Secret, and is needed when tokens are.
 	RefreshSecret []byte
 	// Issuer is the iss claim of every access token, checked on each one.
 	Issuer string
@@ -157,8 +166,20 @@ var errNoKeys = errors.New("this service has no token keys: it manages users and
 
 // NewService returns a Service over store configured by cfg.
 func NewService(store Store, cfg Config) (*Service, error) {
-	if (len(cfg.Secret) == 0) != (len(cfg.RefreshSecret) == 0) {
-		return nil, errors.New("the JWT secret and the refresh token secret must both be set, or neither")
+	tokens := len(cfg.Secret) > 0 || cfg.SigningAlgorithm != ""
+	if tokens != (len(cfg.RefreshSecret) > 0) {
+		return nil, errors.New("a service that issues tokens needs a refresh token secret, and only such a service")
+	}
+	var ring *keyring
+	switch {
+	case len(cfg.Secret) > 0:
+		ring = hmacKeyring(cfg.Secret)
+	case cfg.SigningAlgorithm != "":
+		method, err := methodOf(cfg.SigningAlgorithm)
+		if err != nil {
+			return nil, err
+		}
+		ring = &keyring{method: method} // LoadSigningKeys fills it
 	}
 	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("the JWT secret is %d bytes; it must be at least %d", len(cfg.Secret), MinSecretLen)
@@ -220,11 +241,68 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		now: now,
 		log: log,
 	}
-	if len(cfg.Secret) > 0 {
-		s.access = newAccessTokens(cfg.Secret, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
+	if ring != nil {
+		s.access = newAccessTokens(ring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
 		s.refresh = newRefreshTokens(cfg.RefreshSecret)
 	}
 	return s, nil
+}
+
+// LoadSigningKeys reads the asymmetric signing keys from the store into
+// the keys that sign and verify access tokens, first making and storing a
+// key of the configured algorithm, active at once, when none is active: at
+// first start, on upgrade from HS256, or when JWT_ALG changed. It does
+// nothing for an HS256 service.
+func (s *Service) LoadSigningKeys(ctx context.Context) error {
+	if s.access == nil || s.cfg.SigningAlgorithm == "" || len(s.cfg.Secret) > 0 {
+		return nil
+	}
+	alg, now := s.cfg.SigningAlgorithm, s.now()
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read the signing keys: %w", err)
+	}
+	ring, err := buildKeyring(alg, keys, now)
+	if err != nil {
+		return err
+	}
+	if ring.signing == nil {
+		k, err := GenerateSigningKey(alg, now, now)
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.AddSigningKey(ctx, k, now); err != nil {
+			return fmt.Errorf("store the first signing key: %w", err)
+		}
+		s.auditEvent(ctx, Operator, "signing key made", "signing_key_created", "kid", k.ID, "alg", alg)
+		if keys, err = s.store.SigningKeys(ctx); err != nil {
+			return fmt.Errorf("read the signing keys: %w", err)
+		}
+		if ring, err = buildKeyring(alg, keys, now); err != nil {
+			return err
+		}
+	}
+	if len(s.cfg.LegacySecret) > 0 {
+		first := now
+		for _, k := range keys {
+			if k.CreatedAt.Before(first) {
+				first = k.CreatedAt
+			}
+		}
+		ring.legacy = &ringKey{signKey: s.cfg.LegacySecret, verifyKey: s.cfg.LegacySecret}
+		ring.legacyUntil = first.Add(s.cfg.AccessTokenTTL)
+	}
+	s.access.ring.Store(ring)
+	return nil
+}
+
+// PublicKeys returns the public keys that access tokens may be signed
+// with, for a JWKS: none for HS256, whose key is never published.
+func (s *Service) PublicKeys() []PublicKey {
+	if s.access == nil {
+		return nil
+	}
+	return slices.Clone(s.access.ring.Load().publish)
 }
 
 // LoadPasswordCosts reads the bcrypt costs of the stored password hashes,

@@ -14,6 +14,7 @@ type Store interface {
 	UserStore
 	SessionStore
 	ClientStore
+	KeyStore
 }
 
 // UserStore holds users, their credentials, and the addresses they logged

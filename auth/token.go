@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -31,21 +32,27 @@ type accessClaims struct {
 	Scope     string `json:"scope"`
 	ClientID  string `json:"client_id,omitempty"`
 	Username  string `json:"username"`
+
+	// kid is the key that verified the token ("" for HS256), so that a
+	// cached token stops verifying when its key is gone.
+	kid string
 }
 
-// accessTokens issues and verifies HS256 access tokens.
+// accessTokens issues and verifies access tokens with the keys of its
+// keyring: HS256 with JWT_SECRET, else the asymmetric signing keys.
 type accessTokens struct {
-	key       []byte
+	ring      atomic.Pointer[keyring]
 	issuer    string
 	audience  string
 	ttl       time.Duration
-	parser    *jwt.Parser
+	parser    *jwt.Parser // pinned to the keyring's method
+	legacy    *jwt.Parser // pinned to HS256, for an earlier version's tokens
 	validator *jwt.Validator
 	now       func() time.Time
 	// verified holds the claims of tokens whose signature and type have
 	// been checked, by token text, so that a token presented again skips
-	// the parse and the HMAC. The claims checks (expiry, issuer, audience)
-	// still run on every use.
+	// the parse and the signature check. The claims checks (expiry,
+	// issuer, audience) and the key's still being there run on every use.
 	verified verifiedTokens
 }
 
@@ -83,33 +90,47 @@ func (v *verifiedTokens) put(raw string, c *accessClaims) {
 	v.bytes += size
 }
 
-func newAccessTokens(key []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *accessTokens {
-	opts := []jwt.ParserOption{
-		// Pin the algorithm: alg "none", RS256 with the key as a public key,
-		// and every other algorithm are refused before the key is used.
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(now),
-		jwt.WithStrictDecoding(),
+func newAccessTokens(ring *keyring, issuer, audience string, ttl time.Duration, now func() time.Time) *accessTokens {
+	opts := func(method jwt.SigningMethod) []jwt.ParserOption {
+		o := []jwt.ParserOption{
+			// Pin the algorithm: alg "none", HS256 signed with a public
+			// key as its secret, and every other algorithm are refused
+			// before a key is used.
+			jwt.WithValidMethods([]string{method.Alg()}),
+			jwt.WithIssuer(issuer),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithTimeFunc(now),
+			jwt.WithStrictDecoding(),
+		}
+		if audience != "" {
+			o = append(o, jwt.WithAudience(audience))
+		}
+		return o
 	}
-	if audience != "" {
-		opts = append(opts, jwt.WithAudience(audience))
-	}
-	return &accessTokens{
-		key:       key,
+	t := &accessTokens{
 		issuer:    issuer,
 		audience:  audience,
 		ttl:       ttl,
-		parser:    jwt.NewParser(opts...),
-		validator: jwt.NewValidator(opts...),
+		parser:    jwt.NewParser(opts(ring.method)...),
+		legacy:    jwt.NewParser(opts(jwt.SigningMethodHS256)...),
+		validator: jwt.NewValidator(opts(ring.method)...),
 		now:       now,
 	}
+	t.ring.Store(ring)
+	return t
 }
 
-// issue signs an access token for the session s of user u carrying scopes.
+// errNoSigningKey is the fault of a keyring that has no active key.
+var errNoSigningKey = errors.New("no signing key is active")
+
+// issue signs an access token for the session s of user u carrying scopes,
+// with the keyring's signing key and its kid.
 func (t *accessTokens) issue(u *User, s *Session, scopes []string) (string, error) {
+	ring := t.ring.Load()
+	if ring.signing == nil {
+		return "", errNoSigningKey
+	}
 	now := t.now()
 	claims := accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -127,35 +148,68 @@ func (t *accessTokens) issue(u *User, s *Session, scopes []string) (string, erro
 	if t.audience != "" {
 		claims.Audience = jwt.ClaimStrings{t.audience}
 	}
-	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	token := jwt.NewWithClaims(ring.method, claims)
 	token.Header["typ"] = accessTokenType
-	signed, err := token.SignedString(t.key)
+	if ring.signing.id != "" {
+		token.Header["kid"] = ring.signing.id
+	}
+	signed, err := token.SignedString(ring.signing.signKey)
 	if err != nil {
 		return "", fmt.Errorf("sign access token: %w", err)
 	}
 	return signed, nil
 }
 
+// forbiddenHeaders name keys a token would bring along: a verifier that
+// followed them would trust whoever signed the token. authql verifies with
+// its own keys only, and refuses a token that carries them at all.
+var forbiddenHeaders = []string{"jku", "jwk", "x5u", "x5c"}
+
 // verify checks raw's signature, type, issuer, audience and lifetime and
-// returns its claims. Every failure is a CodeInvalidToken error whose message
-// may go into a WWW-Authenticate header.
+// returns its claims. The signature is checked with the keyring's method
+// and the key its kid names; a token of an earlier version (HS256, no kid)
+// is checked with that version's key while the keyring keeps it. Every
+// failure is a CodeInvalidToken error whose message may go into a
+// WWW-Authenticate header.
 func (t *accessTokens) verify(raw string) (*accessClaims, error) {
-	if c := t.verified.get(raw); c != nil {
+	ring := t.ring.Load()
+	if c := t.verified.get(raw); c != nil && ring.holds(c.kid, t.now()) {
 		if err := t.validator.Validate(c); err != nil {
 			return nil, &Error{Code: CodeInvalidToken, Message: describeTokenError(err), Err: err}
 		}
 		return c, nil
 	}
 	var claims accessClaims
-	_, err := t.parser.ParseWithClaims(raw, &claims, func(token *jwt.Token) (any, error) {
-		typ, _ := token.Header["typ"].(string)
-		// typ is case-insensitive and may carry the "application/" prefix
-		// (RFC 7515 section 4.1.9).
-		if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), accessTokenType) {
-			return nil, errWrongTokenType
+	keyOf := func(keys map[string]*ringKey) jwt.Keyfunc {
+		return func(token *jwt.Token) (any, error) {
+			typ, _ := token.Header["typ"].(string)
+			// typ is case-insensitive and may carry the "application/"
+			// prefix (RFC 7515 section 4.1.9).
+			if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), accessTokenType) {
+				return nil, errWrongTokenType
+			}
+			for _, h := range forbiddenHeaders {
+				if _, ok := token.Header[h]; ok {
+					return nil, errForeignKey
+				}
+			}
+			kid, _ := token.Header["kid"].(string)
+			k, ok := keys[kid]
+			if !ok {
+				return nil, errUnknownKey
+			}
+			claims.kid = kid
+			return k.verifyKey, nil
 		}
-		return t.key, nil
-	})
+	}
+	_, err := t.parser.ParseWithClaims(raw, &claims, keyOf(ring.verify))
+	if err != nil && ring.legacy != nil && t.now().Before(ring.legacyUntil) {
+		claims = accessClaims{}
+		if _, legacyErr := t.legacy.ParseWithClaims(raw, &claims, keyOf(map[string]*ringKey{"": ring.legacy})); legacyErr == nil {
+			err = nil
+			claims.kid = legacyKID
+		}
+	}
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidToken, Message: describeTokenError(err), Err: err}
 	}
@@ -165,6 +219,25 @@ func (t *accessTokens) verify(raw string) (*accessClaims, error) {
 	t.verified.put(raw, &claims)
 	return &claims, nil
 }
+
+// legacyKID marks, in the verified-token cache, a token that an earlier
+// version's HS256 key verified.
+const legacyKID = "\x00legacy"
+
+// holds reports whether the key that verified a cached token is still in
+// the keyring at now.
+func (r *keyring) holds(kid string, now time.Time) bool {
+	if kid == legacyKID {
+		return r.legacy != nil && now.Before(r.legacyUntil)
+	}
+	_, ok := r.verify[kid]
+	return ok
+}
+
+var (
+	errUnknownKey = errors.New("the token's kid names no key of this server")
+	errForeignKey = errors.New("the token names a key of its own (jku, jwk, x5u or x5c)")
+)
 
 var errWrongTokenType = errors.New("token typ is not at+jwt")
 

@@ -91,7 +91,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	handle("/revoke", http.HandlerFunc(postOnly))
 	handle("POST /introspect", introspectHandler(o.Service, o.Logger))
 	handle("/introspect", http.HandlerFunc(postOnly))
-	handle("GET /.well-known/jwks.json", jwksHandler())
+	handle("GET /.well-known/jwks.json", jwksHandler(o.Service, o.Logger))
 	handle("GET /.well-known/oauth-authorization-server", metadataHandler(o.Service, o.PublicURL, o.Logger))
 	handle("GET /healthz", health(o.Ping))
 
