@@ -34,6 +34,11 @@ type command struct {
 	// hashes says that the command hashes a password or secret, and so
 	// takes -bcrypt-cost.
 	hashes bool
+	// keys says that the command manages signing keys, and so takes
+	// -jwt-alg and -access-token-ttl.
+	keys bool
+	// arg names the command's one argument after its flags, if it has one.
+	arg string
 	// database says what the command does with the database: only migrate
 	// creates one; version needs none.
 	database databaseUse
@@ -57,6 +62,8 @@ type cliIO struct {
 	stdout, stderr io.Writer
 	store          *db.DB
 	dbPath         string
+	// arg is the command's argument after its flags (see command.arg).
+	arg string
 }
 
 // commands are every CLI command. They work beside a running server on the
@@ -281,6 +288,74 @@ var commands = []command{
 		},
 	},
 	{
+		name:     "key list",
+		synopsis: "",
+		about:    "Lists the signing keys: kid, algorithm, state and dates (never a private part).",
+		keys:     true,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				keys, err := svc.SigningKeys(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cio.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRES\tREVOKED")
+				stamp := func(t *time.Time) string {
+					if t == nil {
+						return "-"
+					}
+					return t.UTC().Format(time.RFC3339)
+				}
+				for _, k := range keys {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State,
+						stamp(&k.CreatedAt), stamp(&k.ActiveAt), stamp(k.RetiresAt), stamp(k.RevokedAt))
+				}
+				return tw.Flush()
+			}
+		},
+	},
+	{
+		name:     "key rotate",
+		synopsis: "",
+		about: "Starts a rotation: a new key is published now and signs after the lead time (1h),\n" +
+			"so that verifiers' cached key sets have it first; nobody is logged out.",
+		keys: true,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				k, added, err := svc.RotateSigningKey(ctx)
+				if err != nil {
+					return err
+				}
+				if !added {
+					return errors.New("a rotation is under way: a key is already waiting to sign (see authql key list)")
+				}
+				fmt.Fprintf(cio.stdout, "new signing key %s (%s) is published and signs from %s\n",
+					k.ID, k.Algorithm, k.ActiveAt.UTC().Format(time.RFC3339))
+				return nil
+			}
+		},
+	},
+	{
+		name:     "key revoke",
+		synopsis: "KID",
+		arg:      "KID",
+		about: "Revokes a signing key at once: it neither signs nor verifies; its tokens are refused\n" +
+			"(by a running server within a minute). Revoking the active key makes a new one.",
+		keys: true,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if cio.arg == "" {
+					return usageErrorf("give the kid of the key to revoke (see authql key list)")
+				}
+				if err := svc.RevokeSigningKey(ctx, cio.arg); err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "revoked signing key %s\n", cio.arg)
+				return nil
+			}
+		},
+	},
+	{
 		name:     "migrate",
 		synopsis: "",
 		about:    "Creates the database, or upgrades it to this version's schema, and exits.",
@@ -389,9 +464,16 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if cmd.hashes {
 		settings = append(settings, "bcrypt-cost")
 	}
+	if cmd.keys {
+		settings = append(settings, "jwt-alg", "access-token-ttl")
+	}
 	var bound []setting
 	if cmd.database != noDatabase {
 		bound = cfg.bind(fs, settings...)
+	}
+	var arg string
+	if cmd.arg != "" && len(rest) > 0 && !strings.HasPrefix(rest[len(rest)-1], "-") {
+		arg, rest = rest[len(rest)-1], rest[:len(rest)-1]
 	}
 	if err := cfg.parse(fs, bound, rest, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -400,7 +482,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("%s: %w", cmd.name, err)
 	}
 
-	cio := cliIO{stdin: stdin, stdout: stdout, stderr: stderr}
+	cio := cliIO{stdin: stdin, stdout: stdout, stderr: stderr, arg: arg}
 	var svc *auth.Service
 	if cmd.database != noDatabase {
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -412,7 +494,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		cfg.db.MustExist = cmd.database == existingDatabase
 		var err error
-		if cio.store, svc, err = openManagement(ctx, cfg, costGiven, logger); err != nil {
+		if cio.store, svc, err = openManagement(ctx, cfg, costGiven, cmd.keys, logger); err != nil {
 			return err
 		}
 		defer cio.store.Close()
@@ -435,7 +517,10 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 // -bcrypt-cost was given), else the cost the server recorded, else the
 // default, so that the CLI's users cannot be told from the server's by the
 // time a password check takes.
-func openManagement(ctx context.Context, cfg config, costGiven bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
+//
+// A key command's service (keys) knows the signing algorithm, to list,
+// rotate and revoke keys; it still makes no key by itself.
+func openManagement(ctx context.Context, cfg config, costGiven, keys bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
 	store, err := db.Open(ctx, cfg.dbPath, cfg.db)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
@@ -451,7 +536,10 @@ func openManagement(ctx context.Context, cfg config, costGiven bool, logger *slo
 			sc.BcryptCost = n
 		}
 	}
-	sc.Secret, sc.SigningAlgorithm, sc.Logger = nil, "", logger
+	sc.Secret, sc.Logger = nil, logger
+	if !keys {
+		sc.SigningAlgorithm = ""
+	}
 	svc, err := auth.NewService(store, sc)
 	if err != nil {
 		store.Close()

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -110,6 +113,7 @@ func TestCLIGroupsListTheirCommands(t *testing.T) {
 	for group, want := range map[string][]string{
 		"user":   {"add", "passwd", "disable", "enable", "scopes", "list", "delete"},
 		"client": {"add", "list", "remove"},
+		"key":    {"list", "rotate", "revoke"},
 	} {
 		for _, args := range [][]string{{group}, {group, "-h"}} {
 			_, errOut, code := cliRun(t, filepath.Join(t.TempDir(), "none.db"), "", args...)
@@ -159,5 +163,60 @@ func TestCLINotesNewScopes(t *testing.T) {
 	_, errOut, code := cliRun(t, dbPath, "", "user", "scopes", "-username", "alice", "-scopes", "user:read")
 	if code != 0 || !strings.Contains(errOut, `no user or client has the scope "user:read" yet`) {
 		t.Errorf("a new scope: exit %d %q", code, errOut)
+	}
+}
+
+// TestKeyCommands: key list shows kid, algorithm, state and dates and no
+// private part; key rotate starts one rotation at a time; key revoke
+// revokes by kid.
+func TestKeyCommands(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	_, stop := startRun(t, map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4"})
+	stop() // the server made the first key
+	out, errOut, code := cliRun(t, dbPath, "", "key", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "ES256") || !strings.Contains(lines[1], "active") {
+		t.Fatalf("key list: exit %d %q %q", code, out, errOut)
+	}
+	active := strings.Fields(lines[1])[0]
+
+	out, errOut, code = cliRun(t, dbPath, "", "key", "rotate")
+	if code != 0 || !strings.Contains(out, "signs from") {
+		t.Fatalf("key rotate: exit %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := cliRun(t, dbPath, "", "key", "rotate"); code != 1 || !strings.Contains(errOut, "rotation is under way") {
+		t.Errorf("a second rotation: exit %d %q", code, errOut)
+	}
+	if out, errOut, code := cliRun(t, dbPath, "", "key", "revoke", active); code != 0 || !strings.Contains(out, "revoked signing key "+active) {
+		t.Errorf("key revoke: exit %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := cliRun(t, dbPath, "", "key", "revoke", "no-such-kid"); code != 1 || !strings.Contains(errOut, "no signing key") {
+		t.Errorf("revoking an unknown kid: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := cliRun(t, dbPath, "", "key", "revoke"); code != 2 || !strings.Contains(errOut, "kid") {
+		t.Errorf("key revoke without a kid: exit %d %q", code, errOut)
+	}
+	out, _, _ = cliRun(t, dbPath, "", "key", "list")
+	if !strings.Contains(out, "revoked") || !strings.Contains(out, "pending") {
+		t.Errorf("key list after rotate and revoke:\n%s", out)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rows, err := raw.Query(`SELECT private_key FROM signing_keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var der []byte
+		rows.Scan(&der)
+		for _, enc := range []string{base64.StdEncoding.EncodeToString(der), base64.RawURLEncoding.EncodeToString(der), hex.EncodeToString(der)} {
+			if strings.Contains(out, enc[:24]) {
+				t.Error("key list shows a private key")
+			}
+		}
 	}
 }

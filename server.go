@@ -106,6 +106,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "authql metrics on %s/metrics\n", baseURL(metricsLn.Addr()))
 	}
 	go housekeep(ctx, a.db, a.service, cfg.auth.RefreshTokenTTL, logger)
+	go maintainKeys(ctx, a.service, logger)
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -165,6 +166,25 @@ func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, refreshTTL 
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// maintainKeys reads the signing keys every minute until ctx is done, so
+// that a pending key starts signing, a retired one leaves the JWKS, the
+// CLI's rotations and revocations arrive, and the key rotates once it is
+// KEY_ROTATION_INTERVAL old.
+func maintainKeys(ctx context.Context, svc *auth.Service, logger *slog.Logger) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := svc.MaintainSigningKeys(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("maintaining the signing keys failed", "err", err)
 		}
 	}
 }

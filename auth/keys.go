@@ -40,14 +40,85 @@ type SigningKey struct {
 	RevokedAt *time.Time
 }
 
+// KeyState is where a signing key is in its life, at a moment: pending
+// (published, not signing yet), active (signing), retiring (a newer key
+// signs; still published and verifying until the last token it signed has
+// expired), retired (no token of it can be live), or revoked. A key moves
+// only forward through these, by the passing of time, except to revoked.
+type KeyState string
+
+// The key states.
+const (
+	KeyPending  KeyState = "pending"
+	KeyActive   KeyState = "active"
+	KeyRetiring KeyState = "retiring"
+	KeyRetired  KeyState = "retired"
+	KeyRevoked  KeyState = "revoked"
+)
+
+// KeyInfo is a signing key as `authql key list` shows it: never its
+// private part.
+type KeyInfo struct {
+	ID        string
+	Algorithm string
+	State     KeyState
+	CreatedAt time.Time
+	ActiveAt  time.Time
+	// RetiresAt is when a retiring key's last token expires.
+	RetiresAt *time.Time
+	RevokedAt *time.Time
+}
+
+// keyStates returns the state of every key at now, with its retirement
+// time: a key of alg retires when the next key of alg becomes active, and
+// is retired tokenTTL later. Keys of another algorithm are retired.
+func keyStates(alg string, keys []*SigningKey, now time.Time, tokenTTL time.Duration) []KeyInfo {
+	byActive := slices.Clone(keys)
+	slices.SortFunc(byActive, func(a, b *SigningKey) int { return a.ActiveAt.Compare(b.ActiveAt) })
+	var out []KeyInfo
+	for i, k := range byActive {
+		info := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt, RevokedAt: k.RevokedAt}
+		var successor *SigningKey
+		for _, next := range byActive[i+1:] {
+			if next.Algorithm == alg && next.RevokedAt == nil && !now.Before(next.ActiveAt) {
+				successor = next
+				break
+			}
+		}
+		switch {
+		case k.RevokedAt != nil:
+			info.State = KeyRevoked
+		case k.Algorithm != alg:
+			info.State = KeyRetired
+		case now.Before(k.ActiveAt):
+			info.State = KeyPending
+		case successor == nil:
+			info.State = KeyActive
+		default:
+			retires := successor.ActiveAt.Add(tokenTTL)
+			info.RetiresAt = &retires
+			info.State = KeyRetiring
+			if !now.Before(retires) {
+				info.State = KeyRetired
+			}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
 // KeyStore holds the signing keys.
 type KeyStore interface {
 	// SigningKeys returns every stored signing key.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
-	// AddSigningKey stores k unless a key that is not revoked becomes
-	// active after now (so that instances adding keys at once leave at
-	// most one waiting), and reports whether it did.
+	// AddSigningKey stores k and reports whether it did. A key that waits
+	// to become active (ActiveAt after now) is stored only if no key that
+	// is not revoked waits already, so that instances rotating at once
+	// leave one; a key active at once (the first, or the one that replaces
+	// a revoked key) is always stored.
 	AddSigningKey(ctx context.Context, k *SigningKey, now time.Time) (bool, error)
+	// RevokeSigningKey marks key id revoked at now, or returns ErrNotFound.
+	RevokeSigningKey(ctx context.Context, id string, now time.Time) error
 }
 
 // PublicKey is the public half of a signing key, as verifiers get it.
@@ -130,17 +201,23 @@ func methodOf(alg string) (jwt.SigningMethod, error) {
 }
 
 // buildKeyring makes the keyring of the stored keys of algorithm alg at
-// now. Keys of another algorithm are left out: a verifier accepts only the
-// configured one. It returns a keyring without a signing key when no key
-// of alg is active.
-func buildKeyring(alg string, keys []*SigningKey, now time.Time) (*keyring, error) {
+// now: pending, active and retiring keys are published, active and
+// retiring ones verify, the active one signs. Keys of another algorithm
+// are left out: a verifier accepts only the configured one. It returns a
+// keyring without a signing key when no key of alg is active.
+func buildKeyring(alg string, keys []*SigningKey, now time.Time, tokenTTL time.Duration) (*keyring, error) {
 	method, err := methodOf(alg)
 	if err != nil {
 		return nil, err
 	}
 	ring := &keyring{method: method, verify: map[string]*ringKey{}}
+	states := map[string]KeyState{}
+	for _, info := range keyStates(alg, keys, now, tokenTTL) {
+		states[info.ID] = info.State
+	}
 	usable := slices.DeleteFunc(slices.Clone(keys), func(k *SigningKey) bool {
-		return k.Algorithm != alg || k.RevokedAt != nil
+		st := states[k.ID]
+		return st != KeyPending && st != KeyActive && st != KeyRetiring
 	})
 	slices.SortFunc(usable, func(a, b *SigningKey) int { return a.ActiveAt.Compare(b.ActiveAt) })
 	for _, k := range usable {

@@ -22,6 +22,11 @@ type Config struct {
 	// manages users and clients (the CLI), and its token methods fail with
 	// CodeInternal.
 	SigningAlgorithm string
+	// KeyRotationInterval is the age at which MaintainSigningKeys replaces
+	// the signing key; 0 turns automatic rotation off. KeyLeadTime is how
+	// long a new key is published before it signs, so that verifiers'
+	// cached key sets have it; 0 means DefaultKeyLeadTime.
+	KeyRotationInterval, KeyLeadTime time.Duration
 	// LegacySecret is the HS256 key an earlier version generated and
 	// stored: with asymmetric keys, it verifies that version's tokens (no
 	// kid) for AccessTokenTTL after the first asymmetric key was made.
@@ -166,9 +171,8 @@ var errNoKeys = errors.New("this service has no token keys: it manages users and
 
 // NewService returns a Service over store configured by cfg.
 func NewService(store Store, cfg Config) (*Service, error) {
-	tokens := len(cfg.Secret) > 0 || cfg.SigningAlgorithm != ""
-	if tokens != (len(cfg.RefreshSecret) > 0) {
-		return nil, errors.New("a service that issues tokens needs a refresh token secret, and only such a service")
+	if len(cfg.Secret) > 0 && len(cfg.RefreshSecret) == 0 {
+		return nil, errors.New("a service that signs with a JWT secret needs a refresh token secret")
 	}
 	var ring *keyring
 	switch {
@@ -243,6 +247,8 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}
 	if ring != nil {
 		s.access = newAccessTokens(ring, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL, now)
+	}
+	if len(cfg.RefreshSecret) > 0 {
 		s.refresh = newRefreshTokens(cfg.RefreshSecret)
 	}
 	return s, nil
@@ -254,6 +260,12 @@ func NewService(store Store, cfg Config) (*Service, error) {
 // first start, on upgrade from HS256, or when JWT_ALG changed. It does
 // nothing for an HS256 service.
 func (s *Service) LoadSigningKeys(ctx context.Context) error {
+	return s.loadSigningKeys(ctx, true)
+}
+
+// loadSigningKeys is LoadSigningKeys; without generate (the CLI, which
+// makes a key only when told to) it makes no key.
+func (s *Service) loadSigningKeys(ctx context.Context, generate bool) error {
 	if s.access == nil || s.cfg.SigningAlgorithm == "" || len(s.cfg.Secret) > 0 {
 		return nil
 	}
@@ -262,11 +274,11 @@ func (s *Service) LoadSigningKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the signing keys: %w", err)
 	}
-	ring, err := buildKeyring(alg, keys, now)
+	ring, err := buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL)
 	if err != nil {
 		return err
 	}
-	if ring.signing == nil {
+	if ring.signing == nil && generate {
 		k, err := GenerateSigningKey(alg, now, now)
 		if err != nil {
 			return err
@@ -278,7 +290,7 @@ func (s *Service) LoadSigningKeys(ctx context.Context) error {
 		if keys, err = s.store.SigningKeys(ctx); err != nil {
 			return fmt.Errorf("read the signing keys: %w", err)
 		}
-		if ring, err = buildKeyring(alg, keys, now); err != nil {
+		if ring, err = buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL); err != nil {
 			return err
 		}
 	}
@@ -293,6 +305,98 @@ func (s *Service) LoadSigningKeys(ctx context.Context) error {
 		ring.legacyUntil = first.Add(s.cfg.AccessTokenTTL)
 	}
 	s.access.ring.Store(ring)
+	return nil
+}
+
+// DefaultKeyLeadTime is how long a new signing key is published before it
+// signs: longer than verifiers cache the key set.
+const DefaultKeyLeadTime = time.Hour
+
+// errHS256Keys refuses key management to a service that signs with
+// JWT_SECRET.
+var errHS256Keys = Errorf(CodeInvalidRequest, "the server signs with JWT_SECRET (HS256): there are no signing keys to manage")
+
+// SigningKeys returns the state of every stored signing key at now.
+func (s *Service) SigningKeys(ctx context.Context) ([]KeyInfo, error) {
+	if s.cfg.SigningAlgorithm == "" {
+		return nil, errHS256Keys
+	}
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return keyStates(s.cfg.SigningAlgorithm, keys, s.now(), s.cfg.AccessTokenTTL), nil
+}
+
+// RotateSigningKey starts a rotation: a new key of the configured
+// algorithm, published now and signing after KeyLeadTime, so that nobody's
+// token stops verifying. It reports false, and changes nothing, when a
+// key is already waiting to sign (two instances rotating at once leave one
+// pending key). It returns the key's state.
+func (s *Service) RotateSigningKey(ctx context.Context) (*KeyInfo, bool, error) {
+	if s.cfg.SigningAlgorithm == "" {
+		return nil, false, errHS256Keys
+	}
+	lead := s.cfg.KeyLeadTime
+	if lead <= 0 {
+		lead = DefaultKeyLeadTime
+	}
+	now := s.now()
+	k, err := GenerateSigningKey(s.cfg.SigningAlgorithm, now, now.Add(lead))
+	if err != nil {
+		return nil, false, err
+	}
+	added, err := s.store.AddSigningKey(ctx, k, now)
+	if err != nil || !added {
+		return nil, false, err
+	}
+	s.auditEvent(ctx, Operator, "signing key rotation started", "signing_key_created", "kid", k.ID, "active_at", k.ActiveAt.UTC())
+	info := &KeyInfo{ID: k.ID, Algorithm: k.Algorithm, State: KeyPending, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt}
+	return info, true, s.loadSigningKeys(ctx, s.refresh != nil)
+}
+
+// RevokeSigningKey revokes key kid at once: it neither signs nor verifies
+// any more, in this process at once and in others when they next read the
+// keys. Revoking the active key makes a new one active at once. An
+// unknown kid is CodeInvalidRequest.
+func (s *Service) RevokeSigningKey(ctx context.Context, kid string) error {
+	if s.cfg.SigningAlgorithm == "" {
+		return errHS256Keys
+	}
+	err := s.store.RevokeSigningKey(ctx, kid, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return fieldError("kid", "no signing key %q", kid)
+	}
+	if err != nil {
+		return err
+	}
+	s.auditEvent(ctx, Operator, "signing key revoked", "signing_key_revoked", "kid", kid)
+	return s.loadSigningKeys(ctx, s.refresh != nil)
+}
+
+// MaintainSigningKeys reads the keys again (pending keys become active,
+// retiring ones retire, other instances' and the CLI's changes arrive) and
+// starts a rotation once the signing key is KeyRotationInterval old.
+func (s *Service) MaintainSigningKeys(ctx context.Context) error {
+	if err := s.LoadSigningKeys(ctx); err != nil || s.cfg.KeyRotationInterval <= 0 {
+		return err
+	}
+	keys, err := s.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, k := range keys {
+		if k.State == KeyPending {
+			return nil // a rotation is under way
+		}
+	}
+	for _, k := range keys {
+		if k.State == KeyActive && !now.Before(k.ActiveAt.Add(s.cfg.KeyRotationInterval)) {
+			_, _, err := s.RotateSigningKey(ctx)
+			return err
+		}
+	}
 	return nil
 }
 

@@ -32,17 +32,17 @@ func (db *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
 	return keys, dbError(rows.Err())
 }
 
-// AddSigningKey stores k unless a key that is not revoked becomes active
-// after now, and reports whether it did. The check and the insert are one
-// statement in the write transaction, so two processes adding a key at once
-// leave at most one waiting to become active.
+// AddSigningKey stores k, if it waits to become active only when no other
+// key waits, and reports whether it did (see auth.KeyStore). The check and
+// the insert are one statement in the write transaction, so two processes
+// rotating at once leave at most one key waiting.
 func (db *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Time) (bool, error) {
 	added := false
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
-			SELECT ?, ?, ?, ?, ?
-			WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > ?)`,
+			SELECT ?1, ?2, ?3, ?4, ?5
+			WHERE ?5 <= ?6 OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > ?6)`,
 			k.ID, k.Algorithm, k.Private, unixNano(k.CreatedAt), unixNano(k.ActiveAt), unixNano(now))
 		if err != nil {
 			return err
@@ -52,4 +52,12 @@ func (db *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Ti
 		return err
 	})
 	return added, err
+}
+
+// RevokeSigningKey marks key id revoked at now, or returns auth.ErrNotFound
+// for an unknown or already revoked key.
+func (db *DB) RevokeSigningKey(ctx context.Context, id string, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE signing_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, unixNano(now), id)
+	})
 }
