@@ -465,7 +465,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		settings = append(settings, "bcrypt-cost")
 	}
 	if cmd.keys {
-		settings = append(settings, "jwt-alg", "access-token-ttl")
+		settings = append(settings, "jwt-alg", "access-token-ttl", "key-encryption-key")
 	}
 	var bound []setting
 	if cmd.database != noDatabase {

@@ -83,6 +83,9 @@ func (c *config) settings() []setting {
 		{flag: "jwt-alg", env: "JWT_ALG", def: auth.AlgES256,
 			usage: "algorithm of the generated signing keys: ES256, EdDSA or RS256 (ignored with JWT_SECRET)",
 			apply: stringInto(&c.auth.SigningAlgorithm, oneOf(auth.SigningAlgorithms...))},
+		{flag: "key-encryption-key", env: "KEY_ENCRYPTION_KEY", secret: true,
+			usage: "`secret` of 32 bytes or more: store the private signing keys and the refresh token secret encrypted (AES-256-GCM)",
+			apply: sealerInto(&c.auth.Sealer)},
 		{flag: "key-rotation-interval", env: "KEY_ROTATION_INTERVAL", def: "720h",
 			usage: "age at which a signing key is replaced by itself (0: never)",
 			apply: durationInto(&c.auth.KeyRotationInterval, notNegative)},
@@ -405,6 +408,22 @@ func originsInto(p *[]string) func(string) error {
 			out = append(out, o)
 		}
 		*p = out
+		return nil
+	}
+}
+
+// sealerInto makes the Sealer of a key encryption key; empty means none.
+func sealerInto(p **auth.Sealer) func(string) error {
+	return func(s string) error {
+		if s == "" {
+			*p = nil
+			return nil
+		}
+		sealer, err := auth.NewSealer([]byte(s))
+		if err != nil {
+			return fmt.Errorf("is %d bytes; it must be at least %d", len(s), auth.MinKeyEncryptionKeyLen)
+		}
+		*p = sealer
 		return nil
 	}
 }

@@ -231,3 +231,46 @@ func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 		t.Errorf("the CLI hashed at cost %d; want the server's 6", cost)
 	}
 }
+
+// TestKeyEncryptionKey: with KEY_ENCRYPTION_KEY the private signing keys and
+// the refresh token secret are stored encrypted; the server starts again
+// with the same key, and a wrong or missing key stops it with a message
+// that says so, never with a silent new key.
+func TestKeyEncryptionKey(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	const kek = "a key encryption key of at least 32 bytes"
+	env := map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4", "KEY_ENCRYPTION_KEY": kek}
+	_, stop := startRun(t, env)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key, refresh []byte
+	raw.QueryRow(`SELECT private_key FROM signing_keys`).Scan(&key)
+	raw.QueryRow(`SELECT value FROM settings WHERE key = 'refresh_token_secret'`).Scan(&refresh)
+	raw.Close()
+	if !auth.IsSealed(key) || !auth.IsSealed(refresh) {
+		t.Fatalf("stored in plain form: key %t, refresh secret %t", auth.IsSealed(key), auth.IsSealed(refresh))
+	}
+
+	_, stop = startRun(t, env) // the same key opens them
+	stop()
+	for name, value := range map[string]string{"a wrong key": "another key encryption key, 32 bytes long", "no key": ""} {
+		env["KEY_ENCRYPTION_KEY"] = value
+		err := run(context.Background(), []string{"authql", "-addr", "127.0.0.1:0"}, func(k string) string { return env[k] },
+			strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "KEY_ENCRYPTION_KEY") {
+			t.Errorf("%s: %v; want an error naming KEY_ENCRYPTION_KEY", name, err)
+		}
+	}
+	raw, _ = sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	defer raw.Close()
+	var keys int
+	raw.QueryRow(`SELECT count(*) FROM signing_keys`).Scan(&keys)
+	if keys != 1 {
+		t.Errorf("%d signing keys after the refused starts; want the one", keys)
+	}
+}

@@ -291,9 +291,22 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 			}
 			sc.LegacySecret = legacy
 		}
-		refreshSecret, err := store.Secret(ctx, "refresh_token_secret", auth.GenerateSecret)
+		// The refresh token secret is made on first start; sealed with
+		// KEY_ENCRYPTION_KEY when there is one.
+		const refreshName = "refresh_token_secret"
+		stored, err := store.Secret(ctx, refreshName, func() []byte {
+			secret := auth.GenerateSecret()
+			if sc.Sealer != nil {
+				return sc.Sealer.Seal(refreshName, secret)
+			}
+			return secret
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read the stored refresh token secret: %w", err)
+		}
+		refreshSecret, err := auth.Unseal(sc.Sealer, refreshName, stored)
+		if err != nil {
+			return nil, fmt.Errorf("the stored %w", err)
 		}
 		if err := store.SetSetting(ctx, bcryptCostSetting, []byte(strconv.Itoa(sc.BcryptCost))); err != nil {
 			return nil, fmt.Errorf("record the bcrypt cost: %w", err)

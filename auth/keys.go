@@ -205,7 +205,9 @@ func methodOf(alg string) (jwt.SigningMethod, error) {
 // retiring ones verify, the active one signs. Keys of another algorithm
 // are left out: a verifier accepts only the configured one. It returns a
 // keyring without a signing key when no key of alg is active.
-func buildKeyring(alg string, keys []*SigningKey, now time.Time, tokenTTL time.Duration) (*keyring, error) {
+//
+// A key stored sealed is opened with sealer (see Unseal).
+func buildKeyring(alg string, keys []*SigningKey, now time.Time, tokenTTL time.Duration, sealer *Sealer) (*keyring, error) {
 	method, err := methodOf(alg)
 	if err != nil {
 		return nil, err
@@ -221,7 +223,11 @@ func buildKeyring(alg string, keys []*SigningKey, now time.Time, tokenTTL time.D
 	})
 	slices.SortFunc(usable, func(a, b *SigningKey) int { return a.ActiveAt.Compare(b.ActiveAt) })
 	for _, k := range usable {
-		parsed, err := x509.ParsePKCS8PrivateKey(k.Private)
+		der, err := Unseal(sealer, "signing key "+k.ID, k.Private)
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
 			return nil, fmt.Errorf("read signing key %s: %w", k.ID, err)
 		}

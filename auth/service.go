@@ -27,6 +27,9 @@ type Config struct {
 	// long a new key is published before it signs, so that verifiers'
 	// cached key sets have it; 0 means DefaultKeyLeadTime.
 	KeyRotationInterval, KeyLeadTime time.Duration
+	// Sealer, when set (KEY_ENCRYPTION_KEY), encrypts the private signing
+	// keys this Service stores and opens those it reads.
+	Sealer *Sealer
 	// LegacySecret is the HS256 key an earlier version generated and
 	// stored: with asymmetric keys, it verifies that version's tokens (no
 	// kid) for AccessTokenTTL after the first asymmetric key was made.
@@ -274,12 +277,12 @@ func (s *Service) loadSigningKeys(ctx context.Context, generate bool) error {
 	if err != nil {
 		return fmt.Errorf("read the signing keys: %w", err)
 	}
-	ring, err := buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL)
+	ring, err := buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL, s.cfg.Sealer)
 	if err != nil {
 		return err
 	}
 	if ring.signing == nil && generate {
-		k, err := GenerateSigningKey(alg, now, now)
+		k, err := s.newSigningKey(alg, now, now)
 		if err != nil {
 			return err
 		}
@@ -290,7 +293,7 @@ func (s *Service) loadSigningKeys(ctx context.Context, generate bool) error {
 		if keys, err = s.store.SigningKeys(ctx); err != nil {
 			return fmt.Errorf("read the signing keys: %w", err)
 		}
-		if ring, err = buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL); err != nil {
+		if ring, err = buildKeyring(alg, keys, now, s.cfg.AccessTokenTTL, s.cfg.Sealer); err != nil {
 			return err
 		}
 	}
@@ -306,6 +309,15 @@ func (s *Service) loadSigningKeys(ctx context.Context, generate bool) error {
 	}
 	s.access.ring.Store(ring)
 	return nil
+}
+
+// newSigningKey generates a key, sealed when the Service has a Sealer.
+func (s *Service) newSigningKey(alg string, now, activeAt time.Time) (*SigningKey, error) {
+	k, err := GenerateSigningKey(alg, now, activeAt)
+	if err == nil && s.cfg.Sealer != nil {
+		k.Private = s.cfg.Sealer.Seal("signing key "+k.ID, k.Private)
+	}
+	return k, err
 }
 
 // DefaultKeyLeadTime is how long a new signing key is published before it
@@ -342,7 +354,7 @@ func (s *Service) RotateSigningKey(ctx context.Context) (*KeyInfo, bool, error) 
 		lead = DefaultKeyLeadTime
 	}
 	now := s.now()
-	k, err := GenerateSigningKey(s.cfg.SigningAlgorithm, now, now.Add(lead))
+	k, err := s.newSigningKey(s.cfg.SigningAlgorithm, now, now.Add(lead))
 	if err != nil {
 		return nil, false, err
 	}
