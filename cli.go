@@ -340,7 +340,7 @@ var commands = []command{
 		synopsis: "KID",
 		arg:      "KID",
 		about: "Revokes a signing key at once: it neither signs nor verifies; its tokens are refused\n" +
-			"(by a running server within a minute). Revoking the active key makes a new one.",
+			"(by a running server within a second). Revoking the active key makes a new one.",
 		keys: true,
 		define: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {

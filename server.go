@@ -170,21 +170,26 @@ func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, refreshTTL 
 	}
 }
 
-// maintainKeys reads the signing keys every minute until ctx is done, so
-// that a pending key starts signing, a retired one leaves the JWKS, the
-// CLI's rotations and revocations arrive, and the key rotates once it is
-// KEY_ROTATION_INTERVAL old.
+// maintainKeys reads the signing keys every second until ctx is done, so
+// that a key the CLI (or another instance) revoked stops verifying within a
+// second, a pending key starts signing and a retired one leaves the JWKS;
+// and every minute it rotates the key once it is KEY_ROTATION_INTERVAL old.
+// The keys are a few rows: reading them costs next to nothing.
 func maintainKeys(ctx context.Context, svc *auth.Service, logger *slog.Logger) {
-	tick := time.NewTicker(time.Minute)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if err := svc.MaintainSigningKeys(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("maintaining the signing keys failed", "err", err)
+		maintain := svc.LoadSigningKeys
+		if n%60 == 0 {
+			maintain = svc.MaintainSigningKeys
+		}
+		if err := maintain(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("reading the signing keys failed", "err", err)
 		}
 	}
 }

@@ -214,3 +214,37 @@ func TestFirstKeyDespiteAPendingOne(t *testing.T) {
 		t.Errorf("states %q", got)
 	}
 }
+
+// TestRevocationByAnotherProcess: a key revoked through another service on
+// the same database (the CLI, another instance) stops verifying here as
+// soon as this service reads the keys again, which the server does every
+// second.
+func TestRevocationByAnotherProcess(t *testing.T) {
+	svc, store, c := mustService(t, func(cfg *auth.Config) { cfg.Secret, cfg.SigningAlgorithm = nil, auth.AlgES256 })
+	ctx := context.Background()
+	if err := svc.LoadSigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateUser(t, svc, "alice", "correct horse")
+	tok := mustLogin(t, svc, "alice", "correct horse").AccessToken
+	if _, err := svc.Authenticate(ctx, tok, auth.Origin{}); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := auth.NewService(store, auth.Config{SigningAlgorithm: auth.AlgES256, Issuer: "x",
+		AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour, BcryptCost: 4, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.RevokeSigningKey(ctx, kidOf(t, tok)); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.LoadSigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Authenticate(ctx, tok, auth.Origin{})
+	wantCode(t, err, auth.CodeInvalidToken)
+	next := mustLogin(t, svc, "alice", "correct horse").AccessToken
+	if _, err := svc.Authenticate(ctx, next, auth.Origin{}); err != nil || kidOf(t, next) == kidOf(t, tok) {
+		t.Errorf("a new key should sign at once: %v", err)
+	}
+}

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -94,6 +96,19 @@ func TestTokensVerifyWithTheJWKS(t *testing.T) {
 				t.Errorf("claims %+v; want iss %s", claims, meta.Issuer)
 			}
 			wantUser(t, s, tok.AccessToken, "alice") // and authql itself takes it
+
+			// The private key never reaches the log.
+			stored, err := s.db.SigningKeys(context.Background())
+			if err != nil || len(stored) != 1 {
+				t.Fatal(err)
+			}
+			logs := s.logs.String()
+			for _, enc := range []string{base64.StdEncoding.EncodeToString(stored[0].Private),
+				base64.RawURLEncoding.EncodeToString(stored[0].Private), hex.EncodeToString(stored[0].Private)} {
+				if strings.Contains(logs, enc[len(enc)-24:]) {
+					t.Error("the log shows the private key")
+				}
+			}
 		})
 	}
 }
