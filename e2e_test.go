@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"authql/auth"
 )
 
 // TestRealClients runs the Node tests in e2e/ against the real server
@@ -43,6 +49,119 @@ func TestRealClients(t *testing.T) {
 			t.Logf("node --test %s:\n%s", file, out)
 		})
 	}
+}
+
+// TestJWKSWithJose runs e2e/jwks.test.mjs: jose, a third-party JavaScript
+// JOSE library, verifies access tokens as a resource server would, from the
+// discovered metadata and JWKS alone, against one real server per JWT_ALG.
+// Each server runs with PUBLIC_URL set to its own address, so that jose
+// checks iss against the discovered issuer. The user is made with the CLI,
+// with a scope, so that the token carries one. Without Node or
+// e2e/node_modules it skips loudly, and fails when CI=true.
+func TestJWKSWithJose(t *testing.T) {
+	node := requireTool(t, "node")
+	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "jose")); err != nil {
+		missing(t, "e2e/node_modules (run: npm ci --prefix e2e)")
+	}
+	const scope = auth.ScopeUsersRead
+
+	for _, alg := range []string{auth.AlgES256, auth.AlgEdDSA, auth.AlgRS256} {
+		t.Run(alg, func(t *testing.T) {
+			dbPath := filepath.Join(t.TempDir(), "authql.db")
+			base := startBinaryWithPublicURL(t, dbPath, "JWT_ALG="+alg)
+
+			username := "jose-" + strings.ToLower(alg)
+			out, errOut, code := cliRun(t, dbPath, alicePassword, "user", "add", "-username", username, "-scopes", scope)
+			if code != 0 {
+				t.Fatalf("authql user add: exit %d: %s%s", code, out, errOut)
+			}
+
+			cmd := exec.Command(node, "--test", "--test-reporter=spec", "jwks.test.mjs")
+			cmd.Dir = "e2e"
+			cmd.Env = append(os.Environ(), "BASE_URL="+base, "EXPECTED_ALG="+alg,
+				"TEST_USERNAME="+username, "TEST_PASSWORD="+alicePassword, "TEST_SCOPE="+scope)
+			nodeOut, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node --test jwks.test.mjs (JWT_ALG=%s): %v\n%s", alg, err, nodeOut)
+			}
+			t.Logf("node --test jwks.test.mjs (JWT_ALG=%s):\n%s", alg, nodeOut)
+		})
+	}
+}
+
+// startBinaryWithPublicURL is startBinary with PUBLIC_URL set to the
+// server's own base URL, which must therefore be known before it starts: it
+// takes a free port, and passes it in ADDR (startBinary's -addr flag would
+// win over ADDR). Another process may take the port between the probe and
+// the server's listen, so it tries a few ports. The server's stderr is
+// logged when the test fails.
+func startBinaryWithPublicURL(t *testing.T, dbPath string, env ...string) string {
+	t.Helper()
+	var lastErr error
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		publicURL := "http://" + addr
+
+		cmd := exec.Command(authqlBinary(t))
+		// JWT_SECRET and JWT_ISSUER from the caller's environment would
+		// change what the test checks; empty is unset.
+		cmd.Env = append(os.Environ(), "DB_PATH="+dbPath, "BCRYPT_COST=4", "BCRYPT_WAIT=1m",
+			"JWT_SECRET=", "JWT_ISSUER=", "ADDR="+addr, "PUBLIC_URL="+publicURL)
+		cmd.Env = append(cmd.Env, env...)
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			lastErr = fmt.Errorf("the server printed no address: %v; stderr:\n%s", err, stderr.String())
+			continue // most likely the port was taken
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("server stderr:\n%s", stderr.String())
+			}
+		})
+		if base := strings.TrimPrefix(strings.TrimSpace(line), "authql listening on "); base != publicURL {
+			t.Fatalf("first line = %q, want the server listening on %s", line, publicURL)
+		}
+		return publicURL
+	}
+	t.Fatal(lastErr)
+	return ""
+}
+
+// lockedBuffer is a bytes.Buffer that the process's stderr copier writes
+// while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // requireTool returns the path of a program the test needs, or skips (fails
