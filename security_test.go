@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"authql/auth"
@@ -272,5 +275,75 @@ func TestKeyEncryptionKey(t *testing.T) {
 	raw.QueryRow(`SELECT count(*) FROM signing_keys`).Scan(&keys)
 	if keys != 1 {
 		t.Errorf("%d signing keys after the refused starts; want the one", keys)
+	}
+}
+
+// TestUpgradeFromAnEarlierVersion: a database in which an earlier version
+// stored its HS256 key (settings.jwt_secret) is served by this one with
+// asymmetric keys; an access token that version signed (no kid) still
+// works until it expires, and so does a refresh token from before.
+func TestUpgradeFromAnEarlierVersion(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "authql.db")
+	legacy := []byte("the HS256 key an earlier version generated")
+	env := map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4"}
+	// The earlier version's database: its key stored, a user, a session.
+	if err := run(context.Background(), []string{"authql", "migrate"}, func(k string) string { return env[k] },
+		strings.NewReader(""), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := cliRun(t, dbPath, alicePassword, "user", "add", "-username", "alice"); code != 0 {
+		t.Fatal(errOut)
+	}
+	ctx := context.Background()
+	store, err := db.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetSetting(ctx, "jwt_secret", legacy); err != nil {
+		t.Fatal(err)
+	}
+	alice, _, err := store.UserByUsername(ctx, auth.UsernameKey("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRefresh := base64.RawURLEncoding.EncodeToString([]byte("a refresh token of 32 bytes long"))
+	now := time.Now()
+	oldSession := &auth.Session{ID: auth.NewID(), UserID: alice.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := store.CreateSession(ctx, auth.NewSession{Session: oldSession, RefreshHash: auth.HashToken(oldRefresh)}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	base, _ := startRun(t, env)
+	resp, err := http.PostForm(base+"/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok authtest.Tokens
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	// What the earlier version would have signed for this session: HS256,
+	// no kid.
+	claims := jwt.MapClaims{}
+	jwt.NewParser().ParseUnverified(tok.AccessToken, claims)
+	old := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	old.Header["typ"] = "at+jwt"
+	oldToken, err := old.SignedString(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status := authtest.MeStatus(t, base, oldToken); status != http.StatusOK {
+		t.Errorf("the earlier version's access token: %d; want 200", status)
+	}
+	if status := authtest.MeStatus(t, base, tok.AccessToken); status != http.StatusOK {
+		t.Errorf("a new token: %d", status)
+	}
+	resp, err = http.PostForm(base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {oldRefresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a refresh token from before the upgrade: %d", resp.StatusCode)
 	}
 }
