@@ -173,7 +173,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, ori
 		return nil, Errorf(CodeInvalidClient, "client authentication failed")
 	}
 	attempt.succeeded()
-	s.guards.clientAddrs.add(id, origin.ClientAddr, attempt.at)
+	if err := s.guards.store.AddKnownAddress(context.WithoutCancel(ctx), keyOf(id), keyOf(origin.ClientAddr), attempt.at); err != nil {
+		s.throttleFault(ctx, "recording a client's known address failed", throttleClientAuth, err)
+	}
 	s.guards.secrets.add(id, secret, hash, attempt.at)
 	return c, nil
 }

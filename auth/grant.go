@@ -241,23 +241,29 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (_ *Grant, err 
 	if rotatedAt == nil {
 		// Each rotation stores a hash that theft detection keeps: a session
 		// may rotate only so often.
-		sessionKey := keyOf(sess.ID)
-		if wait := s.guards.refresh.wait(sessionKey, now); wait > 0 {
+		a := s.newAttempt(ctx, now)
+		wait, err := a.take(s.guards.refresh.bucket(sess.ID))
+		if err != nil {
+			return nil, err
+		}
+		if wait > 0 {
 			s.securityEvent(ctx, req.Origin.ClientAddr, "refresh throttled", "refresh_throttled",
 				"user_id", user.ID, "session_id", sess.ID)
 			return nil, errThrottled("refreshes of this session", wait)
 		}
 		rotated, err := s.store.RotateRefreshToken(ctx, parentHash, HashToken(child), now, now.Add(s.cfg.RefreshTokenTTL))
 		if err != nil {
+			a.aborted()
 			return nil, fmt.Errorf("rotate refresh token: %w", err)
 		}
 		if rotated {
-			s.guards.refresh.spend(sessionKey, now)
+			a.failed() // a rotation keeps its event
 			sess.LastUsedAt, sess.ExpiresAt = now, now.Add(s.cfg.RefreshTokenTTL)
 			return s.grant(user, sess, scopes, child)
 		}
-		// A concurrent request rotated it first: treat this one as the
-		// replay it is.
+		// A concurrent request rotated it first: it rotated nothing, and
+		// is the replay it is.
+		a.aborted()
 		if rec, err = s.store.RefreshToken(ctx, parentHash); err != nil {
 			return nil, fmt.Errorf("reread refresh token: %w", err)
 		}

@@ -62,6 +62,10 @@ type Config struct {
 	// client id; SignupAddrLimit signups per client address; RefreshLimit
 	// rotations per session. Zero values mean the defaults.
 	LoginUserLimit, LoginPairLimit, LoginAddrLimit, ClientAuthLimit, SignupAddrLimit, RefreshLimit Limit
+	// Throttles keeps the buckets of those limits; nil means
+	// NewMemoryThrottles, right for a single instance. Instances sharing a
+	// database share a store, so that each limit holds across them all.
+	Throttles ThrottleStore
 	// SignupClosed turns the Signup method off.
 	SignupClosed bool
 	// Now is the clock; nil means time.Now.
@@ -230,19 +234,23 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	throttles := cfg.Throttles
+	if throttles == nil {
+		throttles = NewMemoryThrottles()
+	}
 	s := &Service{
 		store:     store,
 		passwords: pw,
 		guards: guards{
-			user:          newThrottle(cfg.LoginUserLimit),
-			pair:          newThrottle(cfg.LoginPairLimit),
-			addr:          newThrottle(cfg.LoginAddrLimit),
-			client:        newThrottle(cfg.ClientAuthLimit),
-			signup:        newThrottle(cfg.SignupAddrLimit),
-			clientAddrs:   newKnownSet(),
+			store:         throttles,
+			user:          throttle{throttleLoginUser, cfg.LoginUserLimit},
+			pair:          throttle{throttleLoginPair, cfg.LoginPairLimit},
+			addr:          throttle{throttleLoginAddr, cfg.LoginAddrLimit},
+			client:        throttle{throttleClientAuth, cfg.ClientAuthLimit},
 			secrets:       newVerifiedSecrets(),
-			refresh:       newThrottle(cfg.RefreshLimit),
-			passwordCheck: newThrottle(cfg.LoginUserLimit),
+			signup:        throttle{throttleSignup, cfg.SignupAddrLimit},
+			refresh:       throttle{throttleRefresh, cfg.RefreshLimit},
+			passwordCheck: throttle{throttlePasswordCheck, cfg.LoginUserLimit},
 		},
 		cfg: cfg,
 		now: now,

@@ -1,16 +1,15 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limit is at most N events per Per, as a token bucket: N at once, then
@@ -39,24 +38,47 @@ func ParseLimit(s string) (Limit, error) {
 
 func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Per) }
 
-// A throttle's buckets are bounded in bytes, not only in number: keys are
-// fixed-size hashes, whatever the length of the username or address they
-// stand for, and each bucket costs about bucketBytes (the map entry, the
-// bucket and its rate.Limiter). Past maxThrottleBytes, buckets that have
-// refilled are dropped, and if none has, arbitrary idle ones: forgetting some
-// failures beats running out of memory.
-const (
-	bucketBytes      = 192
-	maxThrottleBytes = 4 << 20
-	maxThrottleKeys  = maxThrottleBytes / bucketBytes
-)
+// Bucket names one token bucket: the throttle it belongs to and the
+// 128-bit hash of what it counts (a username, an address, a pair).
+type Bucket struct {
+	Name string
+	Key  [16]byte
+}
 
-// throttleKey is the SHA-256 of what a bucket counts, truncated to 128
-// bits: the same size for a 3-letter username and for a 100 KB one.
-type throttleKey [16]byte
+// ThrottleStore keeps the token buckets of brute-force protection and the
+// addresses from which clients authenticated. A bucket under Limit l holds
+// l.N events and gets one back every l.Per/l.N; an unknown bucket is full.
+// The Service keeps them in memory unless Config.Throttles names a store
+// that every instance shares.
+//
+// An attempt takes an event from each of its buckets before it is checked
+// and gives it back unless it failed, so that attempts in flight count: a
+// crashed instance's attempts come back by themselves within l.Per. Both
+// implementations compute the same GCRA: a bucket is its theoretical
+// arrival time tat (Unix ns, 0 when unknown) and T is l.Per/l.N; a take at
+// now computes next = max(tat, now) + T and, if next-now <= l.Per, sets
+// tat = next, else waits next-now-l.Per; a return sets tat -= T.
+type ThrottleStore interface {
+	// TakeEvent takes one event from b at now and returns 0; or, when b has
+	// none left, takes nothing and returns how long until it has one (> 0).
+	TakeEvent(ctx context.Context, b Bucket, l Limit, now time.Time) (time.Duration, error)
+	// ReturnEvent gives back one event taken from b, by an attempt that did
+	// not fail; a bucket never holds more than l.N.
+	ReturnEvent(ctx context.Context, b Bucket, l Limit) error
+	// ResetBucket refills b.
+	ResetBucket(ctx context.Context, b Bucket) error
+	// AddKnownAddress records that the client whose id hashes to id
+	// authenticated from the address that hashes to addr, at now.
+	AddKnownAddress(ctx context.Context, id, addr [16]byte, now time.Time) error
+	// KnownAddress reports whether that client authenticated from addr at
+	// or after since.
+	KnownAddress(ctx context.Context, id, addr [16]byte, since time.Time) (bool, error)
+}
 
-// keyOf returns the key of parts, which are joined unambiguously.
-func keyOf(parts ...string) throttleKey {
+// keyOf returns the SHA-256 of parts, joined unambiguously, truncated to
+// 128 bits: a bucket's key is the same size for a 3-letter username and
+// for a 100 KB one.
+func keyOf(parts ...string) [16]byte {
 	h := sha256.New()
 	for _, p := range parts {
 		var n [8]byte
@@ -64,182 +86,107 @@ func keyOf(parts ...string) throttleKey {
 		h.Write(n[:])
 		h.Write([]byte(p))
 	}
-	var k throttleKey
+	var k [16]byte
 	copy(k[:], h.Sum(nil))
 	return k
 }
 
-// throttle counts failed attempts per key in token buckets
-// (golang.org/x/time/rate), together with the attempts still in flight, so
-// that concurrent attempts cannot together exceed what the bucket holds.
+// throttle is one guard of brute-force protection: the name of its
+// buckets, stable since shared stores keep it, and their limit.
 type throttle struct {
-	limit   Limit
-	mu      sync.Mutex
-	buckets map[throttleKey]*bucket
+	name  string
+	limit Limit
 }
 
-type bucket struct {
-	failures *rate.Limiter
-	inFlight int
+// bucket returns the bucket of t that counts parts.
+func (t throttle) bucket(parts ...string) heldBucket {
+	return heldBucket{Bucket{t.name, keyOf(parts...)}, t.limit}
 }
 
-func newThrottle(l Limit) *throttle {
-	return &throttle{limit: l, buckets: map[throttleKey]*bucket{}}
-}
-
-func (t *throttle) newLimiter() *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(float64(t.limit.N)/t.limit.Per.Seconds()), t.limit.N)
-}
-
-// begin starts an attempt for key at now, or, when the failures left in the
-// bucket are all spoken for, returns how long until one is free.
-func (t *throttle) begin(key throttleKey, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.bucket(key, now)
-	if wait := b.wait(now); wait > 0 {
-		return wait
-	}
-	b.inFlight++
-	return 0
-}
-
-// bucket returns key's bucket, made (within the bound) if it has none.
-// t.mu is held.
-func (t *throttle) bucket(key throttleKey, now time.Time) *bucket {
-	b, ok := t.buckets[key]
-	if !ok {
-		if len(t.buckets) >= maxThrottleKeys {
-			t.sweep(now)
-		}
-		b = &bucket{failures: t.newLimiter()}
-		t.buckets[key] = b
-	}
-	return b
-}
-
-// wait is how long until one more attempt fits beside those in flight.
-func (b *bucket) wait(now time.Time) time.Duration {
-	if deficit := float64(b.inFlight+1) - b.failures.TokensAt(now); deficit > 0 {
-		return time.Duration(deficit / float64(b.failures.Limit()) * float64(time.Second))
-	}
-	return 0
-}
-
-// end ends an attempt for key begun earlier; a failed one uses up one event
-// of the bucket, which begin kept free for it.
-func (t *throttle) end(key throttleKey, now time.Time, failed bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if b, ok := t.buckets[key]; ok {
-		b.inFlight--
-		if failed {
-			b.failures.AllowN(now, 1)
-		}
-	}
-}
-
-// wait returns how long until key's bucket has an event free, or 0 when it
-// has one now (it holds no place: see spend).
-func (t *throttle) wait(key throttleKey, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if b, ok := t.buckets[key]; ok {
-		return b.wait(now)
-	}
-	return 0
-}
-
-// spend uses up one event of key's bucket.
-func (t *throttle) spend(key throttleKey, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.bucket(key, now).failures.AllowN(now, 1)
-}
-
-// reset refills key's bucket, as after a successful login.
-func (t *throttle) reset(key throttleKey) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if b, ok := t.buckets[key]; ok {
-		b.failures = t.newLimiter()
-	}
-}
-
-// sweep drops idle, full buckets, then, if still too many, arbitrary idle
-// ones. t.mu is held.
-func (t *throttle) sweep(now time.Time) {
-	for k, b := range t.buckets {
-		if b.inFlight == 0 && b.failures.TokensAt(now) >= float64(t.limit.N) {
-			delete(t.buckets, k)
-		}
-	}
-	for k, b := range t.buckets {
-		if len(t.buckets) < maxThrottleKeys*9/10 {
-			break
-		}
-		if b.inFlight == 0 {
-			delete(t.buckets, k)
-		}
-	}
-}
-
-// heldBucket is a bucket in which an attempt holds a place.
+// heldBucket is a bucket with the limit it is taken under.
 type heldBucket struct {
-	t   *throttle
-	key throttleKey
+	Bucket
+	limit Limit
 }
 
-// attempt is one guess (a login, a client secret, a signup) counted from
-// before it is checked against every bucket it belongs to, so that
-// concurrent requests cannot slip past a limit. Exactly one of failed,
-// succeeded and aborted ends it.
+// attempt is one guess (a login, a client secret, a signup) or one refresh
+// rotation, which takes an event from every bucket it belongs to before it
+// is checked, so that concurrent requests cannot slip past a limit.
+// Exactly one of failed, succeeded and aborted ends it.
 type attempt struct {
+	s    *Service
+	ctx  context.Context // the request's
+	at   time.Time       // when it began
 	held []heldBucket
-	at   time.Time // when it began
-	// now is the clock: a failure is counted when the attempt ends, so
-	// that attempts ending out of order never move a bucket's clock back.
-	now func() time.Time
 }
 
-// newAttempt begins an attempt at now().
-func newAttempt(now func() time.Time) *attempt { return &attempt{at: now(), now: now} }
+func (s *Service) newAttempt(ctx context.Context, now time.Time) *attempt {
+	return &attempt{s: s, ctx: ctx, at: now}
+}
 
-// take holds a place for a in bucket key of t, or returns how long until
-// one is free; then a holds nothing any more.
-func (a *attempt) take(t *throttle, key throttleKey) time.Duration {
-	if wait := t.begin(key, a.at); wait > 0 {
-		a.aborted()
-		return wait
+// take takes an event for a from each of bs in order. When one is empty it
+// returns how long until it has an event; then, as on an error, a has
+// ended, giving back what it took.
+func (a *attempt) take(bs ...heldBucket) (time.Duration, error) {
+	for _, b := range bs {
+		wait, err := a.tryTake(b)
+		if wait > 0 || err != nil {
+			a.aborted()
+			return wait, err
+		}
 	}
-	a.held = append(a.held, heldBucket{t, key})
-	return 0
+	return 0, nil
 }
 
-// failed counts the attempt against every bucket it holds a place in.
-func (a *attempt) failed() { a.end(true) }
+// tryTake is take of one bucket that leaves a going when b is empty.
+func (a *attempt) tryTake(b heldBucket) (time.Duration, error) {
+	wait, err := a.s.guards.store.TakeEvent(a.ctx, b.Bucket, b.limit, a.at)
+	if err != nil {
+		return 0, fmt.Errorf("throttle %s: %w", b.Name, err)
+	}
+	if wait == 0 {
+		a.held = append(a.held, b)
+	}
+	return wait, nil
+}
 
-// aborted ends the attempt without counting it: it failed for a reason of
-// the server's (overload, a fault), not the client's, or it was throttled.
-func (a *attempt) aborted() { a.end(false) }
+// failed keeps the events a took: it counts against every bucket. So does
+// every signup and every refresh rotation.
+func (a *attempt) failed() { a.held = nil }
 
-// succeeded ends the attempt without counting it, and refills reset.
+// aborted ends the attempt without counting it, as succeeded does: it
+// failed for a reason of the server's (overload, a fault), not the
+// client's, or it was throttled.
+func (a *attempt) aborted() { a.succeeded() }
+
+// succeeded ends the attempt without counting it, and refills reset, whose
+// events need no giving back.
 func (a *attempt) succeeded(reset ...heldBucket) {
+	// The events come back even when the client went away; the log still
+	// knows the request.
+	ctx := context.WithoutCancel(a.ctx)
 	for _, b := range reset {
-		b.t.reset(b.key)
-	}
-	a.end(false)
-}
-
-func (a *attempt) end(failed bool) {
-	at := a.at
-	if now := a.now(); failed && now.After(at) {
-		at = now
+		if err := a.s.guards.store.ResetBucket(ctx, b.Bucket); err != nil {
+			a.s.throttleFault(ctx, "refilling a throttle bucket failed", b.Name, err)
+		}
 	}
 	for _, b := range a.held {
-		b.t.end(b.key, at, failed)
+		if slices.Contains(reset, b) {
+			continue
+		}
+		if err := a.s.guards.store.ReturnEvent(ctx, b.Bucket, b.limit); err != nil {
+			a.s.throttleFault(ctx, "giving back a throttle event failed", b.Name, err)
+		}
 	}
 	a.held = nil
+}
+
+// throttleFault logs, at WARN, a fault of the throttle store after the
+// check it guarded, which goes on regardless: a bucket left short catches
+// up by itself within its limit's Per. The key, a hash of what the bucket
+// counts, is not logged.
+func (s *Service) throttleFault(ctx context.Context, msg, name string, err error) {
+	s.log.WarnContext(ctx, msg, "throttle", name, "err", err)
 }
 
 // errThrottled is the answer to every throttled attempt, whatever bucket
@@ -250,50 +197,4 @@ func errThrottled(what string, wait time.Duration) *Error {
 		Message:    "too many " + what + "; retry later",
 		RetryAfter: wait,
 	}
-}
-
-// knownSet remembers, per client id, the addresses from which it
-// authenticated and when. Only successful authentications add to it, so
-// only holders of a secret can; each id keeps at most maxKnownPerID
-// addresses, forgetting its own oldest first, so that one client, however
-// many addresses it authenticates from, cannot push out another's.
-type knownSet struct {
-	mu   sync.Mutex
-	seen map[throttleKey]map[throttleKey]time.Time
-}
-
-// maxKnownPerID bounds the addresses remembered for one client id.
-const maxKnownPerID = 1024
-
-func newKnownSet() *knownSet { return &knownSet{seen: map[throttleKey]map[throttleKey]time.Time{}} }
-
-// add records that id was seen from addr at now.
-func (k *knownSet) add(id, addr string, now time.Time) {
-	idKey, addrKey := keyOf(id), keyOf(addr)
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	addrs := k.seen[idKey]
-	if addrs == nil {
-		addrs = map[throttleKey]time.Time{}
-		k.seen[idKey] = addrs
-	}
-	if _, ok := addrs[addrKey]; !ok && len(addrs) >= maxKnownPerID {
-		var oldest throttleKey
-		var at time.Time
-		for a, t := range addrs {
-			if at.IsZero() || t.Before(at) {
-				oldest, at = a, t
-			}
-		}
-		delete(addrs, oldest)
-	}
-	addrs[addrKey] = now
-}
-
-// has reports whether id was seen from addr at or after since.
-func (k *knownSet) has(id, addr string, since time.Time) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	t, ok := k.seen[keyOf(id)][keyOf(addr)]
-	return ok && !t.Before(since)
 }

@@ -79,12 +79,16 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID string, origi
 	if s.cfg.SignupClosed {
 		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
-	a := newAttempt(s.now)
-	if wait := a.take(s.guards.signup, keyOf(origin.ClientAddr)); wait > 0 {
+	a := s.newAttempt(ctx, s.now())
+	wait, err := a.take(s.guards.signup.bucket(origin.ClientAddr))
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
 		s.securityEvent(ctx, origin.ClientAddr, "signup throttled", "signup_throttled")
 		return nil, errThrottled("signups from this address", wait)
 	}
-	defer a.failed() // every signup uses up the budget
+	a.failed() // every signup executed uses up the budget
 	nu.Scopes = nil
 	u, err := s.CreateUser(ctx, nu)
 	if err != nil {
@@ -108,7 +112,11 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	if err != nil {
 		return err
 	}
-	if wait := attempt.take(s.guards.passwordCheck, keyOf(id.User.ID)); wait > 0 {
+	wait, err := attempt.take(s.guards.passwordCheck.bucket(id.User.ID))
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		s.securityEvent(ctx, id.Origin.ClientAddr, "password change throttled", "login_throttled", "user_id", id.User.ID)
 		return errThrottled("wrong current passwords", wait)
 	}
