@@ -36,7 +36,7 @@ func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 	t.Helper()
 	c := authtest.NewClock(time.Now().UTC())
 	cfg := defaultConfig()
-	cfg.dbPath = filepath.Join(t.TempDir(), "authql.db")
+	cfg.store.path = filepath.Join(t.TempDir(), "authql.db")
 	cfg.auth.Secret = []byte(testSecret)
 	cfg.auth.BcryptCost = 4
 	cfg.auth.Now = c.Now
@@ -52,7 +52,7 @@ func newTestApp(t testing.TB, edit ...func(*config)) *testApp {
 		srv.Close()
 		a.Close()
 	})
-	return &testApp{Server: srv, app: a, dbPath: cfg.dbPath, t: t}
+	return &testApp{Server: srv, app: a, dbPath: cfg.store.path, t: t}
 }
 
 func (ta *testApp) addUser(username, password string, scopes ...string) *auth.User {

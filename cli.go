@@ -22,6 +22,7 @@ import (
 
 	"authql/auth"
 	"authql/db"
+	"authql/db/postgres"
 )
 
 // command is a CLI command. define registers the command's own flags and
@@ -37,6 +38,9 @@ type command struct {
 	// keys says that the command manages signing keys, and so takes
 	// -jwt-alg and -access-token-ttl.
 	keys bool
+	// sealing says that the command stores secrets, and so takes
+	// -key-encryption-key.
+	sealing bool
 	// arg names the command's one argument after its flags, if it has one.
 	arg string
 	// database says what the command does with the database: only migrate
@@ -60,8 +64,13 @@ type action func(ctx context.Context, svc *auth.Service, cio cliIO) error
 type cliIO struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	store          *db.DB
-	dbPath         string
+	store          db.Database
+	// dbName names the database for messages: the SQLite file's absolute
+	// path, or the PostgreSQL database without its password.
+	dbName string
+	// sealer seals the secrets a command stores (KEY_ENCRYPTION_KEY); nil
+	// without one.
+	sealer *auth.Sealer
 	// arg is the command's argument after its flags (see command.arg).
 	arg string
 }
@@ -275,14 +284,21 @@ var commands = []command{
 				if *out == "" {
 					return usageErrorf("-o is required")
 				}
-				if err := cio.store.Backup(ctx, *out); err != nil {
+				backup, ok := cio.store.(interface {
+					Backup(ctx context.Context, path string) error
+				})
+				if !ok {
+					return errors.New("with DATABASE_URL, back up with PostgreSQL's own tools: " +
+						"pg_dump --format=custom --file=FILE \"$DATABASE_URL\"")
+				}
+				if err := backup.Backup(ctx, *out); err != nil {
 					return err
 				}
 				abs, err := filepath.Abs(*out)
 				if err != nil {
 					abs = *out
 				}
-				fmt.Fprintf(cio.stdout, "backed up %s to %s\n", cio.dbPath, abs)
+				fmt.Fprintf(cio.stdout, "backed up %s to %s\n", cio.dbName, abs)
 				return nil
 			}
 		},
@@ -356,13 +372,41 @@ var commands = []command{
 		},
 	},
 	{
+		name:     "copy",
+		synopsis: "-to postgres://… [-key-encryption-key KEY]",
+		about: "Copies every row of the SQLite database (DB_PATH) into an empty PostgreSQL\n" +
+			"database, in one transaction: users, clients, sessions, refresh tokens, signing\n" +
+			"keys and settings, so that every password and token goes on working there. It\n" +
+			"refuses a database that holds any. KEY_ENCRYPTION_KEY is required, as on a\n" +
+			"server with DATABASE_URL: secrets stored in clear are sealed with it on the way.",
+		sealing: true,
+		define: func(fs *flag.FlagSet) action {
+			to := fs.String("to", "", "the PostgreSQL `URL` (postgres://…) to copy into (required)")
+			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
+				if !postgres.IsURL(*to) {
+					return usageErrorf("-to must be a postgres:// or postgresql:// URL")
+				}
+				if cio.sealer == nil {
+					return usageErrorf("KEY_ENCRYPTION_KEY (-key-encryption-key) is required: " +
+						"every server on PostgreSQL needs it, and the secrets must not be stored in clear")
+				}
+				n, err := copyToPostgres(ctx, cio.store, *to, cio.sealer)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cio.stdout, "copied %s to %s: %s\n", cio.dbName, databaseName(storeOptions{url: *to}), n)
+				return nil
+			}
+		},
+	},
+	{
 		name:     "migrate",
 		synopsis: "",
 		about:    "Creates the database, or upgrades it to this version's schema, and exits.",
 		database: createDatabase,
 		define: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, svc *auth.Service, cio cliIO) error {
-				fmt.Fprintf(cio.stdout, "the database %s is ready\n", cio.dbPath)
+				fmt.Fprintf(cio.stdout, "the database %s is ready\n", cio.dbName)
 				return nil
 			}
 		},
@@ -460,12 +504,15 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fs.PrintDefaults()
 	}
 	run := cmd.define(fs)
-	settings := []string{"db"}
+	settings := []string{"db", "database-url"}
 	if cmd.hashes {
 		settings = append(settings, "bcrypt-cost")
 	}
 	if cmd.keys {
-		settings = append(settings, "jwt-alg", "access-token-ttl", "key-encryption-key")
+		settings = append(settings, "jwt-alg", "access-token-ttl")
+	}
+	if cmd.keys || cmd.sealing {
+		settings = append(settings, "key-encryption-key")
 	}
 	var bound []setting
 	if cmd.database != noDatabase {
@@ -492,15 +539,14 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 			// service makes at start, so make that cheap.
 			cfg.auth.BcryptCost, costGiven = bcrypt.MinCost, true
 		}
-		cfg.db.MustExist = cmd.database == existingDatabase
+		cfg.store.sqlite.MustExist = cmd.database == existingDatabase
+		cfg.store.postgres.MustExist = cmd.database == existingDatabase
 		var err error
 		if cio.store, svc, err = openManagement(ctx, cfg, costGiven, cmd.keys, logger); err != nil {
 			return err
 		}
 		defer cio.store.Close()
-		if cio.dbPath, err = filepath.Abs(cfg.dbPath); err != nil {
-			cio.dbPath = cfg.dbPath
-		}
+		cio.dbName, cio.sealer = databaseName(cfg.store), cfg.auth.Sealer
 	}
 	if err := run(ctx, svc, cio); err != nil {
 		if ae, ok := errors.AsType[*auth.Error](err); ok && ae.Code != auth.CodeInternal {
@@ -520,10 +566,10 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 //
 // A key command's service (keys) knows the signing algorithm, to list,
 // rotate and revoke keys; it still makes no key by itself.
-func openManagement(ctx context.Context, cfg config, costGiven, keys bool, logger *slog.Logger) (*db.DB, *auth.Service, error) {
-	store, err := db.Open(ctx, cfg.dbPath, cfg.db)
+func openManagement(ctx context.Context, cfg config, costGiven, keys bool, logger *slog.Logger) (db.Database, *auth.Service, error) {
+	store, err := openDatabase(ctx, cfg.store)
 	if err != nil {
-		return nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+		return nil, nil, err
 	}
 	sc := cfg.auth
 	if !costGiven {

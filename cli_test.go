@@ -49,8 +49,18 @@ func authqlBinary(t *testing.T) string {
 // output and exit code.
 func cliRun(t *testing.T, dbPath, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return cliRunEnv(t, map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4"}, stdin, args...)
+}
+
+// cliRunEnv runs the binary with args and stdin in the environment env
+// (beside the test's own), and returns what it printed and its exit code.
+func cliRunEnv(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(authqlBinary(t), args...)
-	cmd.Env = append(os.Environ(), "DB_PATH="+dbPath, "BCRYPT_COST=4")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

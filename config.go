@@ -17,7 +17,8 @@ import (
 
 	"authql/auth"
 	"authql/auth/bcryptpool"
-	"authql/db"
+	"authql/db/postgres"
+	"authql/db/sqlite"
 	"authql/graph"
 	"authql/httpapi"
 )
@@ -26,8 +27,7 @@ import (
 // straight into the options of the package that consumes it.
 type config struct {
 	server serverOptions
-	dbPath string
-	db     db.Options // not settings: tests shorten the waits
+	store  storeOptions
 	pool   poolOptions
 	auth   auth.Config
 	http   httpapi.Options
@@ -45,6 +45,17 @@ type serverOptions struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
+}
+
+// storeOptions choose the database and tune how long it may keep a
+// request waiting.
+type storeOptions struct {
+	path string // DB_PATH: the SQLite file
+	url  string // DATABASE_URL: PostgreSQL instead, when set
+	// Not settings: tests shorten the waits, and the CLI refuses to create
+	// a database.
+	sqlite   sqlite.Options
+	postgres postgres.Options
 }
 
 // poolOptions size the bcrypt worker pool (auth/bcryptpool).
@@ -76,7 +87,10 @@ func (c *config) settings() []setting {
 			usage: "listen `address` of a second server, for GET /metrics (Prometheus) only (default: no metrics)",
 			apply: stringInto(&c.server.metricsAddr, nil)},
 		{flag: "db", env: "DB_PATH", usage: "SQLite `file` (created with mode 0600 and migrated on start)", def: "authql.db",
-			apply: stringInto(&c.dbPath, fileName)},
+			apply: stringInto(&c.store.path, fileName)},
+		{flag: "database-url", env: "DATABASE_URL", secret: true,
+			usage: "PostgreSQL `URL` (postgres://…), to use instead of DB_PATH; pool_max_conns=N in it sizes the pool",
+			apply: stringInto(&c.store.url, postgresURL)},
 		{flag: "jwt-secret", env: "JWT_SECRET", secret: true,
 			usage: "HS256 `key`, at least 32 bytes (default: asymmetric keys, see JWT_ALG)",
 			apply: secretInto(&c.auth.Secret, auth.MinSecretLen)},
@@ -286,6 +300,13 @@ func nonEmpty(s string) error {
 func fileName(s string) error {
 	if s == "" || s == ":memory:" {
 		return errors.New("must name a file") // every pooled connection would get its own :memory:
+	}
+	return nil
+}
+
+func postgresURL(s string) error {
+	if s != "" && !postgres.IsURL(s) {
+		return errors.New("want a URL that starts with postgres:// or postgresql://")
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 	"authql/auth"
 	"authql/auth/authtest"
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // TestBcryptBound: with one bcrypt slot and a short wait, a storm of logins
@@ -83,8 +83,8 @@ func TestBcryptBound(t *testing.T) {
 func TestBusyDatabase(t *testing.T) {
 	dbPath := ""
 	ta := newTestApp(t, func(c *config) {
-		dbPath = c.dbPath
-		c.db = db.Options{BusyTimeout: 50 * time.Millisecond, WriteWait: 300 * time.Millisecond}
+		dbPath = c.store.path
+		c.store.sqlite = sqlite.Options{BusyTimeout: 50 * time.Millisecond, WriteWait: 300 * time.Millisecond}
 	})
 	ta.addUser("alice", alicePassword)
 	access := ta.login("alice", alicePassword).AccessToken

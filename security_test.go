@@ -23,7 +23,7 @@ import (
 
 	"authql/auth"
 	"authql/auth/authtest"
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // wantPrivate fails unless every one of the database's files that exists
@@ -102,7 +102,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 		for _, mode := range []os.FileMode{0o644, 0o640, 0o620, 0o606} {
 			t.Run(fmt.Sprintf("refused: %s at %04o", "authql.db"+file, mode), func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "authql.db")
-				store, err := db.Open(context.Background(), path)
+				store, err := sqlite.Open(context.Background(), path)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +114,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 					t.Fatal(err)
 				}
 				cfg := defaultConfig()
-				cfg.dbPath, cfg.auth.Secret, cfg.auth.BcryptCost = path, []byte(testSecret), 4
+				cfg.store.path, cfg.auth.Secret, cfg.auth.BcryptCost = path, []byte(testSecret), 4
 				_, err = newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
 				if err == nil {
 					t.Fatal("the server started on a database that others may read or write")
@@ -182,7 +182,7 @@ func TestCLIMayGrantAnyScope(t *testing.T) {
 // hashes at the cost the server recorded.
 func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "authql.db")
-	store, err := db.Open(context.Background(), path)
+	store, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestPasswordCheckTimingIgnoresStoredCost(t *testing.T) {
 		}
 	}
 	store.Close()
-	ta := newTestApp(t, func(c *config) { c.dbPath, c.auth.BcryptCost = path, 6 })
+	ta := newTestApp(t, func(c *config) { c.store.path, c.auth.BcryptCost = path, 6 })
 
 	fastest := func(name string) time.Duration {
 		best := time.Hour
@@ -295,7 +295,7 @@ func TestUpgradeFromAnEarlierVersion(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	ctx := context.Background()
-	store, err := db.Open(ctx, dbPath)
+	store, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

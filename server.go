@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // Rotated refresh tokens older than refreshTTL go too: a replay of one
 // that old is no longer told apart from an unknown token (a thief refreshing
 // a stolen token for that long is past what theft detection can catch).
-func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, refreshTTL time.Duration, logger *slog.Logger) {
+func housekeep(ctx context.Context, store db.Database, svc *auth.Service, refreshTTL time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
@@ -161,6 +161,15 @@ func housekeep(ctx context.Context, store *db.DB, svc *auth.Service, refreshTTL 
 			logger.Warn("purging ended sessions failed", "err", err)
 		case n > 0:
 			logger.Info("purged ended sessions", "count", n)
+		}
+		// A database that keeps the throttles drops the buckets that are
+		// full again, so that the table holds one window's worth.
+		if t, ok := store.(interface {
+			PurgeThrottles(ctx context.Context, now time.Time) error
+		}); ok {
+			if err := t.PurgeThrottles(ctx, now); err != nil && ctx.Err() == nil {
+				logger.Warn("purging throttles failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -220,7 +229,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 // app is authql assembled from a configuration: what serve runs and what the
 // tests drive over httptest.
 type app struct {
-	db      *db.DB
+	db      db.Database
 	bcrypt  *bcryptpool.Pool
 	service *auth.Service
 	handler http.Handler
@@ -233,7 +242,8 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	var m *metrics.Metrics
 	if cfg.server.metricsAddr != "" {
 		m = metrics.New()
-		cfg.db.Metrics, cfg.pool.metrics, cfg.auth.Metrics, cfg.http.Metrics = m, m, m, m
+		cfg.store.sqlite.Metrics, cfg.store.postgres.Metrics = m, m
+		cfg.pool.metrics, cfg.auth.Metrics, cfg.http.Metrics = m, m, m
 	}
 	store, pool, svc, err := openService(ctx, cfg, logger)
 	if err != nil {
@@ -275,10 +285,15 @@ func (a *app) Close() error {
 // that cost as much as the most expensive stored hash, run on the returned
 // bcrypt pool, which the caller closes after the service's last use. It
 // records the configured bcrypt cost, which the CLI then hashes at.
-func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, *bcryptpool.Pool, *auth.Service, error) {
-	store, err := db.Open(ctx, cfg.dbPath, cfg.db)
+func openService(ctx context.Context, cfg config, logger *slog.Logger) (db.Database, *bcryptpool.Pool, *auth.Service, error) {
+	if cfg.store.url != "" && cfg.auth.Sealer == nil {
+		return nil, nil, nil, errors.New("KEY_ENCRYPTION_KEY is required with DATABASE_URL: every instance " +
+			"reads the signing keys the others store, and the database must not hold them in clear; " +
+			"give every instance the same key of 32 bytes or more")
+	}
+	store, err := openDatabase(ctx, cfg.store)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("database (DB_PATH): %w", err)
+		return nil, nil, nil, err
 	}
 	pool, err := bcryptpool.New(cfg.pool.workers, cfg.pool.wait, cfg.pool.metrics)
 	if err != nil {
@@ -290,7 +305,7 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		if len(sc.Secret) == 0 {
 			// An earlier version generated and stored an HS256 key: its
 			// tokens stay valid until they expire (LoadSigningKeys).
-			legacy, err := store.Setting(ctx, "jwt_secret")
+			legacy, err := store.Setting(ctx, legacySecretSetting)
 			if err != nil && !errors.Is(err, auth.ErrNotFound) {
 				return nil, fmt.Errorf("read the stored JWT secret: %w", err)
 			}
@@ -298,18 +313,17 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		}
 		// The refresh token secret is made on first start; sealed with
 		// KEY_ENCRYPTION_KEY when there is one.
-		const refreshName = "refresh_token_secret"
-		stored, err := store.Secret(ctx, refreshName, func() []byte {
+		stored, err := store.Secret(ctx, refreshSecretSetting, func() []byte {
 			secret := auth.GenerateSecret()
 			if sc.Sealer != nil {
-				return sc.Sealer.Seal(refreshName, secret)
+				return sc.Sealer.Seal(refreshSecretSetting, secret)
 			}
 			return secret
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read the stored refresh token secret: %w", err)
 		}
-		refreshSecret, err := auth.Unseal(sc.Sealer, refreshName, stored)
+		refreshSecret, err := auth.Unseal(sc.Sealer, refreshSecretSetting, stored)
 		if err != nil {
 			return nil, fmt.Errorf("the stored %w", err)
 		}
@@ -318,6 +332,10 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 		}
 		sc.RefreshSecret = refreshSecret
 		sc.Logger, sc.BcryptPool = logger, pool
+		if throttles, ok := store.(auth.ThrottleStore); ok {
+			// Limits count across every instance on the database.
+			sc.Throttles = throttles
+		}
 		svc, err := auth.NewService(store, sc)
 		if err != nil {
 			return nil, err
@@ -337,6 +355,14 @@ func openService(ctx context.Context, cfg config, logger *slog.Logger) (*db.DB, 
 	}
 	return store, pool, svc, nil
 }
+
+// The settings that hold secrets: the HS256 key that an earlier version
+// generated and stored, and the secret that rotated refresh tokens derive
+// from (sealed with KEY_ENCRYPTION_KEY when there is one).
+const (
+	legacySecretSetting  = "jwt_secret"
+	refreshSecretSetting = "refresh_token_secret"
+)
 
 // bcryptCostSetting is the database setting in which the server records its
 // BCRYPT_COST, so that users created by the CLI get hashes of the same cost

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"authql/auth"
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // pausingStore is the real database with a gate: a login that has read the
@@ -13,7 +13,7 @@ import (
 // change can commit while the password is being checked, as it does when
 // bcrypt is slow.
 type pausingStore struct {
-	*db.DB
+	*sqlite.DB
 	read    chan struct{} // a login has read the credentials
 	proceed chan struct{} // let it go on
 }
@@ -94,7 +94,7 @@ func TestLoginInFlightLosesToCredentialChange(t *testing.T) {
 // pausingByID is the real database whose UserByID, which a password change
 // reads the current hash with, waits for the test.
 type pausingByID struct {
-	*db.DB
+	*sqlite.DB
 	read    chan struct{}
 	proceed chan struct{}
 }

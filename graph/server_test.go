@@ -16,7 +16,7 @@ import (
 
 	"authql/auth"
 	"authql/auth/authtest"
-	"authql/db"
+	"authql/db/sqlite"
 	"authql/graph"
 	"authql/httpapi"
 )
@@ -43,7 +43,7 @@ type config struct {
 type testServer struct {
 	*httptest.Server
 	svc   *auth.Service
-	db    *db.DB
+	db    *sqlite.DB
 	clock *authtest.Clock
 	logs  *authtest.Logs
 	// secret is the service's access token signing key.

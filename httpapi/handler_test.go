@@ -20,7 +20,7 @@ import (
 
 	"authql/auth"
 	"authql/auth/authtest"
-	"authql/db"
+	"authql/db/sqlite"
 	"authql/httpapi"
 )
 
@@ -40,7 +40,7 @@ type server struct {
 	*httptest.Server
 	handler http.Handler
 	svc     *auth.Service
-	db      *db.DB
+	db      *sqlite.DB
 	clock   *authtest.Clock
 	logs    *authtest.Logs
 	// secret is the key that signs access tokens.

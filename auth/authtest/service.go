@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"authql/auth"
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // Config is a service configuration for tests: known secrets, the cheapest
@@ -29,9 +29,9 @@ func Config(c *Clock) auth.Config {
 
 // MustOpenDB opens a new database file in a temporary directory, closed when
 // the test ends.
-func MustOpenDB(tb testing.TB) *db.DB {
+func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
-	store, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "authql.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "authql.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func MustOpenDB(tb testing.TB) *db.DB {
 // MustService returns a service over a new database, with Config and a
 // clock at a fixed time, and the database and the clock; edit may change
 // the configuration first.
-func MustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *db.DB, *Clock) {
+func MustService(tb testing.TB, edit ...func(*auth.Config)) (*auth.Service, *sqlite.DB, *Clock) {
 	tb.Helper()
 	c := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	cfg := Config(c)

@@ -1,6 +1,6 @@
-// Package db stores authql's users, sessions and settings in SQLite. It
+// Package sqlite stores authql's users, sessions and settings in SQLite. It
 // implements auth.Store with plain SQL.
-package db
+package sqlite
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"authql/auth"
+	"authql/db"
 )
 
 //go:embed migrations/*.sql
@@ -40,18 +41,7 @@ type Options struct {
 	MustExist bool
 	// Metrics is told how long each write waited for the writer and of
 	// each write that gave up busy; nil means no metrics.
-	Metrics Observer
-}
-
-// Observer is told how the writes fare (authql's metrics package counts
-// them). Its methods must be cheap and safe for concurrent use.
-type Observer interface {
-	// ObserveWriteWait: a write waited this long for the writer
-	// connection and SQLite's write lock, whether or not it got them.
-	ObserveWriteWait(time.Duration)
-	// ObserveWriteBusy: a write failed with auth.ErrBusy, which clients
-	// get as 503 with Retry-After.
-	ObserveWriteBusy()
+	Metrics db.Observer
 }
 
 // ErrNoDatabase is returned by Open with Options.MustExist when the file
@@ -65,13 +55,13 @@ type DB struct {
 	write     *sql.DB
 	read      *sql.DB
 	writeWait time.Duration
-	metrics   Observer
+	metrics   db.Observer
 	// stmts caches prepared read statements by query text: preparing costs
 	// as much as running the queries that run on every request.
 	stmts sync.Map // string -> *sql.Stmt
 }
 
-var _ auth.Store = (*DB)(nil)
+var _ db.Database = (*DB)(nil)
 
 // Open opens (creating it if needed) the SQLite file at path and applies the
 // migrations it lacks.
@@ -344,7 +334,7 @@ func dbError(err error) error {
 		return auth.ErrNotFound
 	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
 		return fmt.Errorf("%w: %v", auth.ErrBusy, err)
-	case errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique:
+	case errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey):
 		return fmt.Errorf("%w: %v", errUnique, err)
 	}
 	return err

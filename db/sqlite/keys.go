@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"context"
@@ -8,28 +8,38 @@ import (
 	"authql/auth"
 )
 
+const signingKeyColumns = `id, algorithm, private_key, created_at, active_at, revoked_at`
+
 // SigningKeys returns every stored signing key, oldest first.
 func (db *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
-	rows, err := db.query(ctx,
-		`SELECT id, algorithm, private_key, created_at, active_at, revoked_at FROM signing_keys ORDER BY created_at, id`)
+	rows, err := db.query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var keys []*auth.SigningKey
 	for rows.Next() {
-		var (
-			k                 auth.SigningKey
-			created, activeAt int64
-			revoked           sql.NullInt64
-		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &created, &activeAt, &revoked); err != nil {
-			return nil, dbError(err)
+		k, err := scanSigningKey(rows)
+		if err != nil {
+			return nil, err
 		}
-		k.CreatedAt, k.ActiveAt, k.RevokedAt = fromUnixNano(created), fromUnixNano(activeAt), fromNullUnixNano(revoked)
-		keys = append(keys, &k)
+		keys = append(keys, k)
 	}
 	return keys, dbError(rows.Err())
+}
+
+// scanSigningKey scans signingKeyColumns from row.
+func scanSigningKey(row rowScanner) (*auth.SigningKey, error) {
+	var (
+		k                 auth.SigningKey
+		created, activeAt int64
+		revoked           sql.NullInt64
+	)
+	if err := row.Scan(&k.ID, &k.Algorithm, &k.Private, &created, &activeAt, &revoked); err != nil {
+		return nil, dbError(err)
+	}
+	k.CreatedAt, k.ActiveAt, k.RevokedAt = fromUnixNano(created), fromUnixNano(activeAt), fromNullUnixNano(revoked)
+	return &k, nil
 }
 
 // AddSigningKey stores k, if it waits to become active only when no other

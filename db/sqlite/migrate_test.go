@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // TestConcurrentUpgradesAllSucceed: processes that open an old database at
@@ -38,7 +38,7 @@ func TestConcurrentUpgradesAllSucceed(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 4 {
 			wg.Go(func() {
-				store, err := db.Open(context.Background(), path)
+				store, err := sqlite.Open(context.Background(), path)
 				if err != nil {
 					t.Errorf("round %d, opener %d: %v", round, i, err)
 					return

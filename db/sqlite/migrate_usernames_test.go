@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"authql/auth"
-	"authql/db"
+	"authql/db/sqlite"
 )
 
 // oldUsernameKey is auth.UsernameKey as migrations 1 to 3 stored it.
@@ -31,7 +31,7 @@ func oldUsernameKey(username string) string {
 func mustOldDatabase(tb testing.TB, path string, usernames ...string) []string {
 	tb.Helper()
 	ctx := context.Background()
-	// db.Open refuses a file that others may read; SQLite would create it 0644.
+	// sqlite.Open refuses a file that others may read; SQLite would create it 0644.
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestMigrationRekeyingTwiceChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "authql.db")
 	mustOldDatabase(t, path, "ａｌｉｃｅ", "alice", "Bob", "ＢＯＢ", "Ｃａｒｏｌ", "dave")
 	captureLog(t)
-	first, err := db.Open(context.Background(), path)
+	first, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

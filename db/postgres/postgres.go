@@ -1,0 +1,333 @@
+// Package postgres stores authql's users, sessions, keys and throttling
+// state in PostgreSQL (15 or newer) through pgx's connection pool. Any
+// number of authql instances may share one database: every rule that must
+// hold across them is a conditional statement or a row lock inside one
+// transaction at READ COMMITTED, and the few transactions that PostgreSQL
+// may still abort (deadlocks, serialization failures) are retried.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"authql/auth"
+	"authql/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the pool. The zero value means the defaults.
+type Options struct {
+	// Wait bounds how long a query waits for a connection of the pool;
+	// default 5s. Past it, the query fails with auth.ErrBusy, which
+	// clients get as 503 with Retry-After. The pool's size is the URL's
+	// pool_max_conns (pgx's default: the larger of 4 and the CPUs).
+	Wait time.Duration
+	// MustExist refuses a database without authql's tables: Open fails
+	// with ErrNoSchema instead of creating them.
+	MustExist bool
+	// Metrics is told how long each write waited for a connection, and of
+	// each write that gave up busy; nil means no metrics.
+	Metrics db.Observer
+}
+
+// ErrNoSchema is returned by Open with Options.MustExist when the database
+// has no authql tables.
+var ErrNoSchema = errors.New("no authql tables in the database")
+
+// DB is an open authql database on PostgreSQL.
+type DB struct {
+	pool    *pgxpool.Pool
+	wait    time.Duration
+	metrics db.Observer
+}
+
+var (
+	_ db.Database        = (*DB)(nil)
+	_ auth.ThrottleStore = (*DB)(nil)
+)
+
+// IsURL reports whether s is a PostgreSQL connection URL, the form
+// DATABASE_URL takes.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Open connects to the database at url (postgres://…), checks that the
+// server is PostgreSQL 15 or newer, and applies the migrations it lacks.
+func Open(ctx context.Context, url string, opts ...Options) (*DB, error) {
+	o := Options{Wait: 5 * time.Second}
+	for _, opt := range opts {
+		if opt.Wait > 0 {
+			o.Wait = opt.Wait
+		}
+		o.MustExist = o.MustExist || opt.MustExist
+		if opt.Metrics != nil {
+			o.Metrics = opt.Metrics
+		}
+	}
+	if !IsURL(url) {
+		return nil, errors.New("the database URL must start with postgres:// or postgresql://")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, errors.New("the database URL is not a valid PostgreSQL connection URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{pool: pool, wait: o.Wait, metrics: o.Metrics}
+	if err := d.open(ctx, o.MustExist); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", describe(cfg), err)
+	}
+	return d, nil
+}
+
+// describe names the database of cfg for messages, without its password.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("database %q on %s:%d as %s", c.Database, c.Host, c.Port, c.User)
+}
+
+func (d *DB) open(ctx context.Context, mustExist bool) error {
+	var version int
+	if err := d.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return err
+	}
+	if version < 150000 {
+		return fmt.Errorf("PostgreSQL %d.%d is too old: authql needs 15 or newer", version/10000, version%10000)
+	}
+	if mustExist {
+		var exists bool
+		if err := d.pool.QueryRow(ctx, `SELECT to_regclass('users') IS NOT NULL`).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return fmt.Errorf("%w: start the server once, or run 'authql migrate', to create them", ErrNoSchema)
+		}
+	}
+	return d.migrate(ctx)
+}
+
+// migrate applies the embedded migrations under goose's advisory lock, so
+// that instances starting together apply each migration once.
+func (d *DB) migrate(ctx context.Context) error {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	sqlDB := stdlib.OpenDBFromPool(d.pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, dir,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (d *DB) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+// Stats returns the pool's statistics (the load benchmark prints the
+// connections in use).
+func (d *DB) Stats() *pgxpool.Stat { return d.pool.Stat() }
+
+// Ping checks that the database answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	return d.read(ctx, func(c *pgxpool.Conn) error { return c.Ping(ctx) })
+}
+
+// acquire takes a connection from the pool, waiting at most d.wait for one:
+// past that the pool is exhausted and the caller gets auth.ErrBusy.
+func (d *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	wctx, cancel := context.WithTimeout(ctx, d.wait)
+	defer cancel()
+	c, err := d.pool.Acquire(wctx)
+	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: waited %v for a connection of the pool", auth.ErrBusy, d.wait)
+	}
+	return c, err
+}
+
+// read runs fn on a pooled connection. Reads ignore the cancellation of
+// ctx, as the SQLite adapter's do: they are short, and cancelling one
+// midway would only turn a client that hung up into an internal error.
+func (d *DB) read(ctx context.Context, fn func(c *pgxpool.Conn) error) error {
+	ctx = context.WithoutCancel(ctx)
+	c, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return dbError(fn(c))
+}
+
+// queryRow runs a read query that returns one row and scans it into dest.
+// pgx prepares each query once per connection and then runs it in one
+// round trip.
+func (d *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	return d.read(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, query, args...).Scan(dest...)
+	})
+}
+
+// maxTxAttempts bounds how often a transaction that PostgreSQL aborted as
+// a deadlock victim or a serialization failure is run again.
+const maxTxAttempts = 5
+
+// inTx runs fn in a transaction and commits it when fn returns nil. A
+// deadlock or a serialization failure (SQLSTATE 40P01, 40001) runs it
+// again, after a short random pause, up to maxTxAttempts times; then, as
+// when no connection comes free in time, the caller gets auth.ErrBusy. fn
+// must therefore be safe to run more than once.
+func (d *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := range maxTxAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(10*time.Millisecond))))
+		}
+		if err = d.tryTx(ctx, fn); !retryable(err) {
+			break
+		}
+	}
+	if retryable(err) {
+		err = fmt.Errorf("%w: %v", auth.ErrBusy, err)
+	}
+	err = dbError(err)
+	if d.metrics != nil && errors.Is(err, auth.ErrBusy) {
+		d.metrics.ObserveWriteBusy()
+	}
+	return err
+}
+
+func (d *DB) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	start := time.Now()
+	c, err := d.acquire(ctx)
+	if d.metrics != nil {
+		d.metrics.ObserveWriteWait(time.Since(start))
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return pgx.BeginFunc(ctx, c, fn)
+}
+
+// retryable reports whether err is PostgreSQL aborting a transaction that
+// may succeed if run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+var errUnique = errors.New("unique constraint violated")
+
+// dbError translates driver errors into the auth package's vocabulary.
+func dbError(err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return auth.ErrNotFound
+	case errors.As(err, &pe) && pe.Code == "23505":
+		return fmt.Errorf("%w: %v", errUnique, err)
+	}
+	return err
+}
+
+// exec runs a statement in tx and returns how many rows it changed.
+func exec(ctx context.Context, tx pgx.Tx, query string, args ...any) (int64, error) {
+	tag, err := tx.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+// updateOne runs a statement that must change exactly one row, else
+// auth.ErrNotFound.
+func updateOne(ctx context.Context, tx pgx.Tx, query string, args ...any) error {
+	n, err := exec(ctx, tx, query, args...)
+	if err == nil && n != 1 {
+		err = auth.ErrNotFound
+	}
+	return err
+}
+
+// Secret returns the value of setting key, storing generate() first if the
+// key has none; every instance gets the first value stored.
+func (d *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
+	var value []byte
+	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, generate()); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&value)
+	})
+	return value, err
+}
+
+// Setting returns the value of setting key, or auth.ErrNotFound.
+func (d *DB) Setting(ctx context.Context, key string) ([]byte, error) {
+	var value []byte
+	err := d.queryRow(ctx, `SELECT value FROM settings WHERE key = $1`, []any{key}, &value)
+	return value, err
+}
+
+// SetSetting stores value as setting key, replacing any value it had.
+func (d *DB) SetSetting(ctx context.Context, key string, value []byte) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			key, value)
+		return err
+	})
+}
+
+// Times are stored as Unix nanoseconds, exactly as the service made them.
+func unixNano(t time.Time) int64 { return t.UnixNano() }
+
+func fromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullUnixNano(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	n := unixNano(*t)
+	return &n
+}
+
+func fromNullUnixNano(n *int64) *time.Time {
+	if n == nil {
+		return nil
+	}
+	t := fromUnixNano(*n)
+	return &t
+}

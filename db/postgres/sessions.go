@@ -1,0 +1,253 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"authql/auth"
+)
+
+const sessionColumns = `s.id, s.user_id, s.client_id, s.user_agent, s.scopes,
+	s.created_at, s.last_used_at, s.expires_at, s.revoked_at`
+
+// scanSession scans sessionColumns and then extra from row.
+func scanSession(row pgx.Row, extra ...any) (*auth.Session, error) {
+	var (
+		s                          auth.Session
+		scopes                     string
+		created, lastUsed, expires int64
+		revoked                    *int64
+	)
+	dest := append([]any{&s.ID, &s.UserID, &s.ClientID, &s.UserAgent, &scopes,
+		&created, &lastUsed, &expires, &revoked}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, dbError(err)
+	}
+	s.Scopes = splitScopes(scopes)
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromUnixNano(created), fromUnixNano(lastUsed), fromUnixNano(expires)
+	s.RevokedAt = fromNullUnixNano(revoked)
+	return &s, nil
+}
+
+// scanSessionUser scans sessionColumns, userColumns, then extra, from row.
+func scanSessionUser(row pgx.Row, extra ...any) (*auth.Session, *auth.User, error) {
+	var r userRow
+	s, err := scanSession(row, append(r.dest(), extra...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, r.user(), nil
+}
+
+// CreateSession inserts ns.Session and its first refresh token, and
+// remembers ns.LoginAddr, if the user is enabled and its credential version
+// is ns.CredentialVersion; else it returns auth.ErrCredentialsChanged, or
+// auth.ErrNotFound for a deleted user. The user's row is read FOR SHARE: a
+// password change or a disabling that commits first is seen here, and one
+// that comes later waits for this transaction and then revokes the new
+// session with the others.
+func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
+	s := ns.Session
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		var (
+			version  int64
+			disabled bool
+		)
+		err := tx.QueryRow(ctx,
+			`SELECT credential_version, disabled FROM users WHERE id = $1 FOR SHARE`, s.UserID).Scan(&version, &disabled)
+		if err != nil {
+			return err
+		}
+		if version != ns.CredentialVersion || disabled {
+			return auth.ErrCredentialsChanged
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
+			unixNano(s.CreatedAt), unixNano(s.LastUsedAt), unixNano(s.ExpiresAt)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
+			ns.RefreshHash, s.ID, unixNano(s.CreatedAt)); err != nil || ns.LoginAddr == "" {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO login_addresses (user_id, addr, last_success_at) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id, addr) DO UPDATE SET last_success_at = greatest(login_addresses.last_success_at, excluded.last_success_at)`,
+			s.UserID, ns.LoginAddr, unixNano(s.CreatedAt))
+		return err
+	})
+}
+
+// SessionWithUser returns session id and its user, or auth.ErrNotFound. It
+// runs on every authenticated request: one indexed join, prepared once per
+// pooled connection, one round trip.
+func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
+	var (
+		s *auth.Session
+		u *auth.User
+	)
+	err := d.read(ctx, func(c *pgxpool.Conn) (err error) {
+		s, u, err = scanSessionUser(c.QueryRow(ctx, `
+			SELECT `+sessionColumns+`, `+userColumns+`
+			FROM sessions s JOIN users u ON u.id = s.user_id
+			WHERE s.id = $1`, id))
+		return err
+	})
+	return s, u, err
+}
+
+// Sessions returns the live sessions of user userID at now, newest first.
+func (d *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	sessions := []*auth.Session{}
+	err := d.read(ctx, func(c *pgxpool.Conn) error {
+		rows, err := c.Query(ctx, `
+			SELECT `+sessionColumns+` FROM sessions s
+			WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+			ORDER BY s.created_at DESC, s.id`, userID, unixNano(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			sessions = append(sessions, s)
+		}
+		return rows.Err()
+	})
+	return sessions, err
+}
+
+// CountLiveSessions returns how many sessions are live at now. Unlike the
+// other reads it stops when ctx ends, so that a caller may bound it.
+func (d *DB) CountLiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	c, err := d.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	var n int64
+	err = c.QueryRow(ctx,
+		`SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1`, unixNano(now)).Scan(&n)
+	return n, dbError(err)
+}
+
+// RefreshToken returns the refresh token stored under hash with its session
+// and user, or auth.ErrNotFound.
+func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
+	var (
+		rt      auth.RefreshToken
+		rotated *int64
+	)
+	err := d.read(ctx, func(c *pgxpool.Conn) (err error) {
+		rt.Session, rt.User, err = scanSessionUser(c.QueryRow(ctx, `
+			SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
+			FROM refresh_tokens t
+			JOIN sessions s ON s.id = t.session_id
+			JOIN users u ON u.id = s.user_id
+			WHERE t.hash = $1`, hash), &rotated)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rt.RotatedAt = fromNullUnixNano(rotated)
+	return &rt, nil
+}
+
+// RotateRefreshToken replaces the refresh token parentHash by childHash if
+// parentHash has not been rotated yet, and reports whether it did. Of
+// concurrent rotations of one token, in any instances, the first UPDATE
+// takes the row's lock; the others wait for it, find rotated_at set when
+// they re-check the row, and change nothing.
+func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
+	rotated := false
+	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		rotated = false
+		var sessionID string
+		err := tx.QueryRow(ctx, `
+			UPDATE refresh_tokens SET rotated_at = $1
+			WHERE hash = $2 AND rotated_at IS NULL
+			RETURNING session_id`, unixNano(now), parentHash).Scan(&sessionID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // rotated already, by a concurrent request
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
+			childHash, sessionID, unixNano(now)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx,
+			`UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3`,
+			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
+			return err
+		}
+		rotated = true
+		return nil
+	})
+	return rotated, err
+}
+
+// RevokeSession ends the live session id of user userID, or returns
+// auth.ErrNotFound when there is none.
+func (d *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		return updateOne(ctx, tx, `
+			UPDATE sessions SET revoked_at = $1
+			WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1`,
+			unixNano(now), id, userID)
+	})
+}
+
+// RevokeSessions ends every live session of user userID.
+func (d *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		return revokeSessions(ctx, tx, userID, now)
+	})
+}
+
+func revokeSessions(ctx context.Context, tx pgx.Tx, userID string, now time.Time) error {
+	_, err := tx.Exec(ctx,
+		`UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, unixNano(now), userID)
+	return err
+}
+
+// PurgeSessions deletes the sessions that ended before endedBefore with
+// their refresh tokens, the refresh tokens rotated before rotatedBefore,
+// and the login addresses of users and of clients last used before
+// addrsBefore. It returns how many sessions it deleted.
+func (d *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addrsBefore time.Time) (int64, error) {
+	var n int64
+	err := d.inTx(ctx, func(tx pgx.Tx) (err error) {
+		if n, err = exec(ctx, tx,
+			`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, unixNano(endedBefore)); err != nil {
+			return err
+		}
+		for _, purge := range []struct {
+			query  string
+			before time.Time
+		}{
+			{`DELETE FROM refresh_tokens WHERE rotated_at < $1`, rotatedBefore},
+			{`DELETE FROM login_addresses WHERE last_success_at < $1`, addrsBefore},
+			{`DELETE FROM known_client_addresses WHERE last_success_at < $1`, addrsBefore},
+		} {
+			if _, err := tx.Exec(ctx, purge.query, unixNano(purge.before)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
