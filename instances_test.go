@@ -1,18 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"authql/auth"
 	"authql/auth/authtest"
 	"authql/db/pgtest"
+	"authql/db/postgres"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -193,4 +199,100 @@ func TestKilledInstanceLosesNothingAcknowledged(t *testing.T) {
 	}
 	accounts := stormUntilKilled(t, bases, victim)
 	wantAcknowledged(t, bases[0], accounts)
+}
+
+// TestBusyPostgres: a table locked by another client past the wait (a
+// stuck migration, an operator's transaction) and a pool with no
+// connection free in time both answer 503 with Retry-After, as SQLite's
+// busy writer does, never a 500 or a misleading invalid_grant; once the
+// lock goes, everything works again.
+func TestBusyPostgres(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t)
+	apps, _ := newInstances(t, 1, func(cfg *config) {
+		cfg.store.url = dbURL + "&pool_max_conns=1"
+		cfg.store.postgres = postgres.Options{Wait: 300 * time.Millisecond}
+	})
+	ta := apps[0]
+	ta.addUser("alice", alicePassword)
+	access := ta.login("alice", alicePassword).AccessToken
+
+	locker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 { // more requests than the pool has connections
+		wg.Go(func() {
+			resp, body := ta.postToken(authtest.PasswordGrant("alice", alicePassword))
+			authtest.WantOAuth(t, resp, body, http.StatusServiceUnavailable, "temporarily_unavailable")
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+		wg.Go(func() {
+			resp, gql := ta.graphql(access, `{ me { id } }`, nil)
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("me while busy: %d, Retry-After %q, %+v; want 503 with Retry-After",
+					resp.StatusCode, resp.Header.Get("Retry-After"), gql.Errors)
+			}
+		})
+	}
+	wg.Wait()
+	tx.Rollback(ctx)
+	wantMe(t, ta, access, "alice")
+	ta.login("alice", alicePassword)
+}
+
+// TestCLIOnPostgres: the CLI with DATABASE_URL refuses a database without
+// authql's tables (creating none), migrate creates them, the user commands
+// work, and backup points to pg_dump.
+func TestCLIOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "BCRYPT_COST": "4"}
+	tables := func() bool {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('users') IS NOT NULL`).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		return exists
+	}
+	if _, errOut, code := cliRunEnv(t, env, "", "user", "list"); code != 1 || !strings.Contains(errOut, "no authql tables") ||
+		!strings.Contains(errOut, "authql migrate") {
+		t.Errorf("user list on an empty database: exit %d, %q", code, errOut)
+	}
+	if tables() {
+		t.Fatal("the CLI created the tables")
+	}
+	if out, errOut, code := cliRunEnv(t, env, "", "migrate"); code != 0 || !strings.Contains(out, "is ready") {
+		t.Fatalf("migrate: exit %d: %s%s", code, out, errOut)
+	}
+	if !tables() {
+		t.Fatal("migrate created no tables")
+	}
+	if out, errOut, code := cliRunEnv(t, env, alicePassword, "user", "add", "-username", "alice"); code != 0 {
+		t.Fatalf("user add: exit %d: %s%s", code, out, errOut)
+	}
+	if out, _, _ := cliRunEnv(t, env, "", "user", "list"); !strings.Contains(out, "alice") {
+		t.Errorf("user list: %q", out)
+	}
+	if _, errOut, code := cliRunEnv(t, env, "", "backup", "-o", filepath.Join(t.TempDir(), "b.db")); code != 1 ||
+		!strings.Contains(errOut, "pg_dump") {
+		t.Errorf("backup with DATABASE_URL: exit %d, %q; want a pointer to pg_dump", code, errOut)
+	}
 }

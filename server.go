@@ -148,26 +148,30 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // that old is no longer told apart from an unknown token (a thief refreshing
 // a stolen token for that long is past what theft detection can catch).
 func housekeep(ctx context.Context, store db.Database, svc *auth.Service, refreshTTL time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(time.Hour)
+	// A database that keeps the throttles (PostgreSQL) drops, every minute,
+	// the buckets that are full again and those past its bound, so that
+	// anonymous requests cannot grow the table.
+	throttles, _ := store.(interface {
+		PurgeThrottles(ctx context.Context, now time.Time) error
+	})
+	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
-	for {
-		if err := svc.LoadPasswordCosts(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("reading the stored password costs failed", "err", err)
-		}
+	for minute := 0; ; minute++ {
 		now := time.Now()
-		n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-refreshTTL), now.Add(-auth.KnownAddressWindow))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Warn("purging ended sessions failed", "err", err)
-		case n > 0:
-			logger.Info("purged ended sessions", "count", n)
+		if minute%60 == 0 {
+			if err := svc.LoadPasswordCosts(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("reading the stored password costs failed", "err", err)
+			}
+			n, err := store.PurgeSessions(ctx, now.Add(-24*time.Hour), now.Add(-refreshTTL), now.Add(-auth.KnownAddressWindow))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("purging ended sessions failed", "err", err)
+			case n > 0:
+				logger.Info("purged ended sessions", "count", n)
+			}
 		}
-		// A database that keeps the throttles drops the buckets that are
-		// full again, so that the table holds one window's worth.
-		if t, ok := store.(interface {
-			PurgeThrottles(ctx context.Context, now time.Time) error
-		}); ok {
-			if err := t.PurgeThrottles(ctx, now); err != nil && ctx.Err() == nil {
+		if throttles != nil {
+			if err := throttles.PurgeThrottles(ctx, now); err != nil && ctx.Err() == nil {
 				logger.Warn("purging throttles failed", "err", err)
 			}
 		}

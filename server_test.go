@@ -152,6 +152,12 @@ func TestConfigErrors(t *testing.T) {
 		{"stray argument", []string{"-addr", ":0", "--", "extra"}, nil, "extra"},
 		{"unwritable database", []string{"-db", "/proc/authql/authql.db"}, nil, "DB_PATH"},
 		{"unusable address", []string{"-addr", "256.0.0.1:1"}, nil, "ADDR"},
+		{"not a PostgreSQL URL", nil, map[string]string{"DATABASE_URL": "mysql://authql:hunter2@db/authql"},
+			"DATABASE_URL (-database-url): want a URL that starts with postgres:// or postgresql://"},
+		{"PostgreSQL without KEY_ENCRYPTION_KEY", nil, map[string]string{"DATABASE_URL": "postgres://authql:hunter2@127.0.0.1:1/authql"},
+			"KEY_ENCRYPTION_KEY is required with DATABASE_URL"},
+		{"PostgreSQL unreachable", nil, map[string]string{"DATABASE_URL": "postgres://authql:hunter2@127.0.0.1:1/authql",
+			"KEY_ENCRYPTION_KEY": testKEK}, "database (DATABASE_URL)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"DB_PATH": dbPath, "BCRYPT_COST": "4"}
@@ -163,6 +169,9 @@ func TestConfigErrors(t *testing.T) {
 				func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v; want one naming %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error()+stderr.String(), "hunter2") {
+				t.Errorf("the message shows the URL's password: %v", err)
 			}
 		})
 	}

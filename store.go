@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"path/filepath"
 
 	"authql/db"
@@ -29,17 +28,10 @@ func openDatabase(ctx context.Context, o storeOptions) (db.Database, error) {
 }
 
 // databaseName names the database o opens, for messages: the SQLite file's
-// absolute path, or the PostgreSQL URL without its password.
+// absolute path, or the PostgreSQL database, host and user.
 func databaseName(o storeOptions) string {
 	if o.url != "" {
-		u, err := url.Parse(o.url)
-		if err != nil {
-			return "(DATABASE_URL)"
-		}
-		if _, hasPassword := u.User.Password(); hasPassword {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		return u.Redacted()
+		return postgres.Describe(o.url)
 	}
 	abs, err := filepath.Abs(o.path)
 	if err != nil {

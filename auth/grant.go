@@ -252,6 +252,11 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (_ *Grant, err 
 			return nil, errThrottled("refreshes of this session", wait)
 		}
 		rotated, err := s.store.RotateRefreshToken(ctx, parentHash, HashToken(child), now, now.Add(s.cfg.RefreshTokenTTL))
+		if errors.Is(err, ErrNotFound) {
+			// Logged out, revoked, disabled or deleted since the read.
+			a.aborted()
+			return nil, errBadRefreshToken()
+		}
 		if err != nil {
 			a.aborted()
 			return nil, fmt.Errorf("rotate refresh token: %w", err)
@@ -264,8 +269,15 @@ func (s *Service) Refresh(ctx context.Context, req RefreshGrant) (_ *Grant, err 
 		// A concurrent request rotated it first: it rotated nothing, and
 		// is the replay it is.
 		a.aborted()
-		if rec, err = s.store.RefreshToken(ctx, parentHash); err != nil {
+		rec, err = s.store.RefreshToken(ctx, parentHash)
+		if errors.Is(err, ErrNotFound) {
+			return nil, errBadRefreshToken()
+		}
+		if err != nil {
 			return nil, fmt.Errorf("reread refresh token: %w", err)
+		}
+		if !rec.Session.Live(now) || rec.User.Disabled {
+			return nil, errBadRefreshToken()
 		}
 		rotatedAt = rec.RotatedAt
 	}

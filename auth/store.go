@@ -85,7 +85,9 @@ type SessionStore interface {
 	// under parentHash has not been rotated yet: marks it rotated at now,
 	// stores childHash as the session's new refresh token, and moves the
 	// session's last use to now and its expiry to expiresAt. It reports
-	// whether it rotated.
+	// whether it rotated. It returns ErrNotFound, and rotates nothing, when
+	// the token or its session is gone, or the session is no longer live at
+	// now (revoked or expired since the token was read).
 	RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error)
 	// RevokeSession ends the live session id of user userID at now. It
 	// returns ErrNotFound when the user has no such live session.

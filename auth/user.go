@@ -147,7 +147,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	}
 	change := &PasswordChange{Version: cred.Version, KeepSession: id.SessionID}
 	err = s.store.SetPasswordHash(ctx, id.User.ID, newHash, change, s.now())
-	if errors.Is(err, ErrCredentialsChanged) {
+	if errors.Is(err, ErrCredentialsChanged) || errors.Is(err, ErrNotFound) {
 		s.securityEvent(ctx, id.Origin.ClientAddr, "password change refused: the password changed, or the session or user ended, while it was checked",
 			"login_raced_credential_change", "user_id", id.User.ID)
 		e := Errorf(CodeInvalidGrant, "the current password is wrong")

@@ -33,12 +33,8 @@ func scanClient(row pgx.Row) (*auth.Client, []byte, error) {
 // CreateClient inserts c with secretHash (nil for a public client), or
 // returns auth.ErrClientExists.
 func (d *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-			c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
-		return err
-	})
+	_, err := d.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
 	if errors.Is(err, errUnique) {
 		return auth.ErrClientExists
 	}
@@ -51,7 +47,7 @@ func (d *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, e
 		c    *auth.Client
 		hash []byte
 	)
-	err := d.read(ctx, func(conn *pgxpool.Conn) (err error) {
+	err := d.read(ctx, func(ctx context.Context, conn *pgxpool.Conn) (err error) {
 		c, hash, err = scanClient(conn.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 		return err
 	})
@@ -61,7 +57,7 @@ func (d *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, e
 // Clients returns every client by id.
 func (d *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
 	var clients []*auth.Client
-	err := d.read(ctx, func(conn *pgxpool.Conn) error {
+	err := d.read(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
 		if err != nil {
 			return err
@@ -82,7 +78,7 @@ func (d *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
 // DeleteClient deletes client id and revokes its live sessions at now, or
 // returns auth.ErrNotFound.
 func (d *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := updateOne(ctx, tx, `DELETE FROM clients WHERE id = $1`, id); err != nil {
 			return err
 		}
@@ -96,7 +92,7 @@ func (d *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
 // clients, sorted.
 func (d *DB) Scopes(ctx context.Context) ([]string, error) {
 	var all []string
-	err := d.read(ctx, func(conn *pgxpool.Conn) error {
+	err := d.read(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
 		rows, err := conn.Query(ctx,
 			`SELECT scopes FROM users WHERE scopes <> '' UNION SELECT scopes FROM clients WHERE scopes <> ''`)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // SigningKeys returns every stored signing key, oldest first.
 func (d *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
 	var keys []*auth.SigningKey
-	err := d.read(ctx, func(c *pgxpool.Conn) error {
+	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx,
 			`SELECT id, algorithm, private_key, created_at, active_at, revoked_at FROM signing_keys ORDER BY created_at, id`)
 		if err != nil {
@@ -46,11 +46,11 @@ func (d *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
 // one sees the key the first added.
 func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Time) (bool, error) {
 	var n int64
-	err := d.inTx(ctx, func(tx pgx.Tx) (err error) {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
 		if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		n, err = exec(ctx, tx, `
+		n, err = txExec(ctx, tx, `
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
 			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bigint
 			WHERE $5 <= $6::bigint OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > $6)`,
@@ -63,8 +63,5 @@ func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Tim
 // RevokeSigningKey marks key id revoked at now, or returns auth.ErrNotFound
 // for an unknown or already revoked key.
 func (d *DB) RevokeSigningKey(ctx context.Context, id string, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		return updateOne(ctx, tx,
-			`UPDATE signing_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, unixNano(now), id)
-	})
+	return d.execOne(ctx, `UPDATE signing_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, unixNano(now), id)
 }

@@ -18,10 +18,11 @@ var ErrNotEmpty = errors.New("the database is not empty")
 
 // Load writes every row of dump into the database, which must be empty, in one
 // transaction: either all of the installation arrives or none of it.
-// Users keep their creation order (their sequence numbers, which user list
-// cursors name), and the sequence continues after the last.
+// Users keep their creation order, numbered from 1 (user list cursors from
+// before the copy do not carry over), and the sequence continues after the
+// last.
 func (d *DB) Load(ctx context.Context, dump *db.Dump) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		// Nothing may be added while the copy checks and fills the tables.
 		if _, err := tx.Exec(ctx, `LOCK TABLE users, sessions, refresh_tokens, clients, login_addresses,
 			signing_keys, settings IN EXCLUSIVE MODE`); err != nil {

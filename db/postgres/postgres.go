@@ -32,10 +32,13 @@ var migrations embed.FS
 
 // Options tune the pool. The zero value means the defaults.
 type Options struct {
-	// Wait bounds how long a query waits for a connection of the pool;
-	// default 5s. Past it, the query fails with auth.ErrBusy, which
-	// clients get as 503 with Retry-After. The pool's size is the URL's
-	// pool_max_conns (pgx's default: the larger of 4 and the CPUs).
+	// Wait bounds how long a query waits for a connection of the pool,
+	// and for a row or table lock that another transaction holds (the
+	// lock_timeout of every connection, unless the URL sets one); default
+	// 5s. Past it, the query fails with auth.ErrBusy, which clients get as
+	// 503 with Retry-After, as SQLite's busy writer does. The pool's size
+	// is the URL's pool_max_conns (pgx's default: the larger of 4 and the
+	// CPUs).
 	Wait time.Duration
 	// MustExist refuses a database without authql's tables: Open fails
 	// with ErrNoSchema instead of creating them.
@@ -88,6 +91,17 @@ func Open(ctx context.Context, url string, opts ...Options) (*DB, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("the database URL is not a valid PostgreSQL connection URL")
 	}
+	for param, value := range map[string]string{
+		"lock_timeout": fmt.Sprint(o.Wait.Milliseconds()),
+		// An instance that stops between two statements of a transaction
+		// (a paused VM, a partition) would hold its row locks until TCP
+		// gives up on it, hours later; authql's transactions never idle.
+		"idle_in_transaction_session_timeout": fmt.Sprint(idleInTransaction.Milliseconds()),
+	} {
+		if _, set := cfg.ConnConfig.RuntimeParams[param]; !set {
+			cfg.ConnConfig.RuntimeParams[param] = value
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -100,10 +114,25 @@ func Open(ctx context.Context, url string, opts ...Options) (*DB, error) {
 	return d, nil
 }
 
+// idleInTransaction is how long PostgreSQL lets a transaction of authql's
+// sit idle before it ends the session and frees its locks.
+const idleInTransaction = 10 * time.Second
+
 // describe names the database of cfg for messages, without its password.
 func describe(cfg *pgxpool.Config) string {
 	c := cfg.ConnConfig
 	return fmt.Sprintf("database %q on %s:%d as %s", c.Database, c.Host, c.Port, c.User)
+}
+
+// Describe names the database at url for messages: its name, host, port
+// and user, never a password (which a URL may carry in its user part or in
+// its query).
+func Describe(url string) string {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return "(an invalid DATABASE_URL)"
+	}
+	return describe(cfg)
 }
 
 func (d *DB) open(ctx context.Context, mustExist bool) error {
@@ -162,7 +191,24 @@ func (d *DB) Stats() *pgxpool.Stat { return d.pool.Stat() }
 
 // Ping checks that the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {
-	return d.read(ctx, func(c *pgxpool.Conn) error { return c.Ping(ctx) })
+	return d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error { return c.Ping(ctx) })
+}
+
+// opTimeout bounds an operation whose caller set no deadline.
+const opTimeout = 30 * time.Second
+
+// detach returns ctx without its cancellation, keeping its deadline (or
+// opTimeout from now). An operation runs to its end once it has begun, as
+// the SQLite adapter's reads do: cancelling a query midway makes pgx close
+// the connection, so a client that hangs up would cost the pool a
+// connection and PostgreSQL a new backend, and turn into an internal
+// error.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(opTimeout)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }
 
 // acquire takes a connection from the pool, waiting at most d.wait for one:
@@ -172,49 +218,52 @@ func (d *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	defer cancel()
 	c, err := d.pool.Acquire(wctx)
 	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("%w: waited %v for a connection of the pool", auth.ErrBusy, d.wait)
+		return nil, fmt.Errorf("%w: waited %v for a connection of the pool: %v", auth.ErrBusy, d.wait, err)
 	}
 	return c, err
 }
 
-// read runs fn on a pooled connection. Reads ignore the cancellation of
-// ctx, as the SQLite adapter's do: they are short, and cancelling one
-// midway would only turn a client that hung up into an internal error.
-func (d *DB) read(ctx context.Context, fn func(c *pgxpool.Conn) error) error {
-	ctx = context.WithoutCancel(ctx)
+// read runs fn on a pooled connection, detached from the caller's
+// cancellation.
+func (d *DB) read(ctx context.Context, fn func(ctx context.Context, c *pgxpool.Conn) error) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	c, err := d.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	return dbError(fn(c))
+	return dbError(fn(ctx, c))
 }
 
 // queryRow runs a read query that returns one row and scans it into dest.
 // pgx prepares each query once per connection and then runs it in one
 // round trip.
 func (d *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	return d.read(ctx, func(c *pgxpool.Conn) error {
+	return d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, query, args...).Scan(dest...)
 	})
 }
 
-// maxTxAttempts bounds how often a transaction that PostgreSQL aborted as
-// a deadlock victim or a serialization failure is run again.
+// maxTxAttempts bounds how often a write that PostgreSQL aborted as a
+// deadlock victim or a serialization failure is run again.
 const maxTxAttempts = 5
 
-// inTx runs fn in a transaction and commits it when fn returns nil. A
-// deadlock or a serialization failure (SQLSTATE 40P01, 40001) runs it
-// again, after a short random pause, up to maxTxAttempts times; then, as
-// when no connection comes free in time, the caller gets auth.ErrBusy. fn
-// must therefore be safe to run more than once.
-func (d *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+// write runs fn, a write, on a pooled connection, detached from the
+// caller's cancellation. A deadlock or a serialization failure (SQLSTATE
+// 40P01, 40001) runs it again, after a short random pause, up to
+// maxTxAttempts times; then, as when no connection comes free in time, the
+// caller gets auth.ErrBusy. fn must therefore be safe to run more than
+// once. The wait for a connection and the busy failures go to the Observer.
+func (d *DB) write(ctx context.Context, fn func(ctx context.Context, c *pgxpool.Conn) error) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	var err error
 	for attempt := range maxTxAttempts {
 		if attempt > 0 {
 			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(10*time.Millisecond))))
 		}
-		if err = d.tryTx(ctx, fn); !retryable(err) {
+		if err = d.writeOnce(ctx, fn); !retryable(err) {
 			break
 		}
 	}
@@ -228,7 +277,7 @@ func (d *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return err
 }
 
-func (d *DB) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (d *DB) writeOnce(ctx context.Context, fn func(ctx context.Context, c *pgxpool.Conn) error) error {
 	start := time.Now()
 	c, err := d.acquire(ctx)
 	if d.metrics != nil {
@@ -238,7 +287,37 @@ func (d *DB) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return err
 	}
 	defer c.Release()
-	return pgx.BeginFunc(ctx, c, fn)
+	return fn(ctx, c)
+}
+
+// inTx runs fn in a transaction, as a write (see write), and commits it
+// when fn returns nil.
+func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return d.write(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return fn(ctx, tx) })
+	})
+}
+
+// exec runs one statement, a write, on its own (no BEGIN and COMMIT round
+// trips) and returns how many rows it changed.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := d.write(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
+		tag, err := c.Exec(ctx, query, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// execOne runs one statement that must change exactly one row, else
+// auth.ErrNotFound.
+func (d *DB) execOne(ctx context.Context, query string, args ...any) error {
+	n, err := d.exec(ctx, query, args...)
+	if err == nil && n != 1 {
+		err = auth.ErrNotFound
+	}
+	return err
 }
 
 // retryable reports whether err is PostgreSQL aborting a transaction that
@@ -260,12 +339,14 @@ func dbError(err error) error {
 		return auth.ErrNotFound
 	case errors.As(err, &pe) && pe.Code == "23505":
 		return fmt.Errorf("%w: %v", errUnique, err)
+	case errors.As(err, &pe) && pe.Code == "55P03": // lock_timeout
+		return fmt.Errorf("%w: %v", auth.ErrBusy, err)
 	}
 	return err
 }
 
-// exec runs a statement in tx and returns how many rows it changed.
-func exec(ctx context.Context, tx pgx.Tx, query string, args ...any) (int64, error) {
+// txExec runs a statement in tx and returns how many rows it changed.
+func txExec(ctx context.Context, tx pgx.Tx, query string, args ...any) (int64, error) {
 	tag, err := tx.Exec(ctx, query, args...)
 	return tag.RowsAffected(), err
 }
@@ -273,7 +354,7 @@ func exec(ctx context.Context, tx pgx.Tx, query string, args ...any) (int64, err
 // updateOne runs a statement that must change exactly one row, else
 // auth.ErrNotFound.
 func updateOne(ctx context.Context, tx pgx.Tx, query string, args ...any) error {
-	n, err := exec(ctx, tx, query, args...)
+	n, err := txExec(ctx, tx, query, args...)
 	if err == nil && n != 1 {
 		err = auth.ErrNotFound
 	}
@@ -284,7 +365,7 @@ func updateOne(ctx context.Context, tx pgx.Tx, query string, args ...any) error 
 // key has none; every instance gets the first value stored.
 func (d *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
 	var value []byte
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, generate()); err != nil {
 			return err
@@ -303,12 +384,10 @@ func (d *DB) Setting(ctx context.Context, key string) ([]byte, error) {
 
 // SetSetting stores value as setting key, replacing any value it had.
 func (d *DB) SetSetting(ctx context.Context, key string, value []byte) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx,
-			`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			key, value)
-		return err
-	})
+	_, err := d.exec(ctx,
+		`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		key, value)
+	return err
 }
 
 // Times are stored as Unix nanoseconds, exactly as the service made them.

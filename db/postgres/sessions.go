@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,7 +51,7 @@ func scanSessionUser(row pgx.Row, extra ...any) (*auth.Session, *auth.User, erro
 // session with the others.
 func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 	s := ns.Session
-	return d.inTx(ctx, func(tx pgx.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var (
 			version  int64
 			disabled bool
@@ -93,7 +92,7 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *au
 		s *auth.Session
 		u *auth.User
 	)
-	err := d.read(ctx, func(c *pgxpool.Conn) (err error) {
+	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) (err error) {
 		s, u, err = scanSessionUser(c.QueryRow(ctx, `
 			SELECT `+sessionColumns+`, `+userColumns+`
 			FROM sessions s JOIN users u ON u.id = s.user_id
@@ -106,7 +105,7 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *au
 // Sessions returns the live sessions of user userID at now, newest first.
 func (d *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
 	sessions := []*auth.Session{}
-	err := d.read(ctx, func(c *pgxpool.Conn) error {
+	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, `
 			SELECT `+sessionColumns+` FROM sessions s
 			WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
@@ -148,7 +147,7 @@ func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken,
 		rt      auth.RefreshToken
 		rotated *int64
 	)
-	err := d.read(ctx, func(c *pgxpool.Conn) (err error) {
+	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) (err error) {
 		rt.Session, rt.User, err = scanSessionUser(c.QueryRow(ctx, `
 			SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
 			FROM refresh_tokens t
@@ -165,24 +164,35 @@ func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken,
 }
 
 // RotateRefreshToken replaces the refresh token parentHash by childHash if
-// parentHash has not been rotated yet, and reports whether it did. Of
-// concurrent rotations of one token, in any instances, the first UPDATE
-// takes the row's lock; the others wait for it, find rotated_at set when
-// they re-check the row, and change nothing.
+// parentHash has not been rotated yet and its session is live, and reports
+// whether it did; see auth.SessionStore. The session's row is locked first,
+// in the order in which a logout, a revocation and a user's deletion take
+// their locks (session, then refresh tokens), so that none of them can
+// commit between the check and the rotation, nor deadlock with it. Of
+// concurrent rotations of one token, in any instances, the first takes
+// the lock; the others wait for it, find rotated_at set, and change nothing.
 func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
 	rotated := false
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rotated = false
-		var sessionID string
+		var (
+			sessionID string
+			live      bool
+		)
 		err := tx.QueryRow(ctx, `
-			UPDATE refresh_tokens SET rotated_at = $1
-			WHERE hash = $2 AND rotated_at IS NULL
-			RETURNING session_id`, unixNano(now), parentHash).Scan(&sessionID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // rotated already, by a concurrent request
-		}
+			SELECT s.id, s.revoked_at IS NULL AND s.expires_at > $2
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+			WHERE t.hash = $1 FOR NO KEY UPDATE OF s`, parentHash, unixNano(now)).Scan(&sessionID, &live)
 		if err != nil {
 			return err
+		}
+		if !live {
+			return auth.ErrNotFound
+		}
+		n, err := txExec(ctx, tx,
+			`UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL`, unixNano(now), parentHash)
+		if err != nil || n == 0 {
+			return err // n == 0: rotated already, by a concurrent request
 		}
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
@@ -203,17 +213,15 @@ func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byt
 // RevokeSession ends the live session id of user userID, or returns
 // auth.ErrNotFound when there is none.
 func (d *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		return updateOne(ctx, tx, `
-			UPDATE sessions SET revoked_at = $1
-			WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1`,
-			unixNano(now), id, userID)
-	})
+	return d.execOne(ctx, `
+		UPDATE sessions SET revoked_at = $1
+		WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1`,
+		unixNano(now), id, userID)
 }
 
 // RevokeSessions ends every live session of user userID.
 func (d *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		return revokeSessions(ctx, tx, userID, now)
 	})
 }
@@ -230,8 +238,8 @@ func revokeSessions(ctx context.Context, tx pgx.Tx, userID string, now time.Time
 // addrsBefore. It returns how many sessions it deleted.
 func (d *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addrsBefore time.Time) (int64, error) {
 	var n int64
-	err := d.inTx(ctx, func(tx pgx.Tx) (err error) {
-		if n, err = exec(ctx, tx,
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if n, err = txExec(ctx, tx,
 			`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, unixNano(endedBefore)); err != nil {
 			return err
 		}

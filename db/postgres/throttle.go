@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
 )
@@ -23,10 +24,10 @@ import (
 func (d *DB) TakeEvent(ctx context.Context, b auth.Bucket, l auth.Limit, now time.Time) (time.Duration, error) {
 	interval, per, at := int64(l.Per)/int64(l.N), int64(l.Per), unixNano(now)
 	var wait time.Duration
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		wait = 0
 		var tat int64
-		err := tx.QueryRow(ctx, `
+		err := c.QueryRow(ctx, `
 			INSERT INTO throttle_buckets AS t (bucket, key, tat) VALUES ($1, $2, $3::bigint + $4::bigint)
 			ON CONFLICT (bucket, key) DO UPDATE SET tat = greatest(t.tat, $3) + $4
 			WHERE greatest(t.tat, $3) + $4 - $3 <= $5::bigint
@@ -36,7 +37,7 @@ func (d *DB) TakeEvent(ctx context.Context, b auth.Bucket, l auth.Limit, now tim
 		}
 		// Empty: say how long until an event comes back, from the row as
 		// it now stands (at least a nanosecond: it was empty a moment ago).
-		if err := tx.QueryRow(ctx,
+		if err := c.QueryRow(ctx,
 			`SELECT tat FROM throttle_buckets WHERE bucket = $1 AND key = $2`, b.Name, b.Key[:]).Scan(&tat); err != nil {
 			return err
 		}
@@ -48,31 +49,25 @@ func (d *DB) TakeEvent(ctx context.Context, b auth.Bucket, l auth.Limit, now tim
 
 // ReturnEvent gives back one event taken from b.
 func (d *DB) ReturnEvent(ctx context.Context, b auth.Bucket, l auth.Limit) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE throttle_buckets SET tat = tat - $3 WHERE bucket = $1 AND key = $2`,
-			b.Name, b.Key[:], int64(l.Per)/int64(l.N))
-		return err
-	})
+	_, err := d.exec(ctx, `UPDATE throttle_buckets SET tat = tat - $3 WHERE bucket = $1 AND key = $2`,
+		b.Name, b.Key[:], int64(l.Per)/int64(l.N))
+	return err
 }
 
 // ResetBucket refills b.
 func (d *DB) ResetBucket(ctx context.Context, b auth.Bucket) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM throttle_buckets WHERE bucket = $1 AND key = $2`, b.Name, b.Key[:])
-		return err
-	})
+	_, err := d.exec(ctx, `DELETE FROM throttle_buckets WHERE bucket = $1 AND key = $2`, b.Name, b.Key[:])
+	return err
 }
 
 // AddKnownAddress records that the client whose id hashes to id
 // authenticated from the address that hashes to addr, at now.
 func (d *DB) AddKnownAddress(ctx context.Context, id, addr [16]byte, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
-			INSERT INTO known_client_addresses AS k (client_key, addr_key, last_success_at) VALUES ($1, $2, $3)
-			ON CONFLICT (client_key, addr_key) DO UPDATE SET last_success_at = greatest(k.last_success_at, excluded.last_success_at)`,
-			id[:], addr[:], unixNano(now))
-		return err
-	})
+	_, err := d.exec(ctx, `
+		INSERT INTO known_client_addresses AS k (client_key, addr_key, last_success_at) VALUES ($1, $2, $3)
+		ON CONFLICT (client_key, addr_key) DO UPDATE SET last_success_at = greatest(k.last_success_at, excluded.last_success_at)`,
+		id[:], addr[:], unixNano(now))
+	return err
 }
 
 // KnownAddress reports whether that client authenticated from addr at or
@@ -86,12 +81,33 @@ func (d *DB) KnownAddress(ctx context.Context, id, addr [16]byte, since time.Tim
 	return known, err
 }
 
+// MaxBucketsPerName bounds the buckets of each kind (each Bucket.Name) that
+// PurgeThrottles leaves: about 10 MiB of rows and index per kind. Anonymous
+// requests add rows (a bucket per username or address tried); the purge,
+// every minute, keeps the table to this and one minute's worth.
+const MaxBucketsPerName = 65536
+
 // PurgeThrottles deletes the buckets that are full at now, which say no
-// more than a missing row, so that the table holds only the buckets of the
-// last window, however many names and addresses were tried.
+// more than a missing row, and then, of each kind of bucket with more than
+// MaxBucketsPerName left, those nearest to full, as the in-memory store
+// does: a flood of single guesses cannot push out a targeted account's
+// empty bucket. One instance purges at a time; the others skip.
 func (d *DB) PurgeThrottles(ctx context.Context, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM throttle_buckets WHERE tat <= $1`, unixNano(now))
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('authql.PurgeThrottles'))`).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM throttle_buckets WHERE tat <= $1`, unixNano(now)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			DELETE FROM throttle_buckets t USING (
+				SELECT bucket, key FROM (
+					SELECT bucket, key, row_number() OVER (PARTITION BY bucket ORDER BY tat DESC) AS n
+					FROM throttle_buckets) ranked
+				WHERE n > $1) excess
+			WHERE t.bucket = excess.bucket AND t.key = excess.key`, MaxBucketsPerName)
 		return err
 	})
 }

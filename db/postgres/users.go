@@ -50,14 +50,11 @@ func splitScopes(s string) []string {
 // CreateUser inserts u, or returns auth.ErrUsernameTaken: the unique index
 // on username_key picks one winner among concurrent signups of a name.
 func (d *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) error {
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
-			INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
-			u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
-		return err
-	})
+	_, err := d.exec(ctx, `
+		INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
+		u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
 	if errors.Is(err, errUnique) {
 		return auth.ErrUsernameTaken
 	}
@@ -98,7 +95,7 @@ func (d *DB) userBy(ctx context.Context, where, arg string) (*auth.User, auth.Cr
 // is locked too, so that its logout cannot commit between the check and
 // the change.
 func (d *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change *auth.PasswordChange, now time.Time) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var (
 			version  int64
 			disabled bool
@@ -136,12 +133,8 @@ func (d *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change
 // UpgradePasswordHash replaces the password hash of user id if its
 // credential version is still version, and reports whether it did.
 func (d *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error) {
-	var n int64
-	err := d.inTx(ctx, func(tx pgx.Tx) (err error) {
-		n, err = exec(ctx, tx,
-			`UPDATE users SET password_hash = $1 WHERE id = $2 AND credential_version = $3`, hash, id, version)
-		return err
-	})
+	n, err := d.exec(ctx,
+		`UPDATE users SET password_hash = $1 WHERE id = $2 AND credential_version = $3`, hash, id, version)
 	return n == 1, err
 }
 
@@ -150,7 +143,7 @@ func (d *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, ve
 // user or auth.ErrNotFound.
 func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
 	var u *auth.User
-	err := d.inTx(ctx, func(tx pgx.Tx) (err error) {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
 		u, err = scanUser(tx.QueryRow(ctx, `
 			UPDATE users u SET disabled = $1, credential_version = credential_version + CASE WHEN $1 THEN 1 ELSE 0 END
 			WHERE id = $2 RETURNING `+userColumns, disabled, id))
@@ -167,7 +160,7 @@ func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now 
 // auth.ErrNotFound.
 func (d *DB) UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*auth.User, error) {
 	var u *auth.User
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		current, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
@@ -217,9 +210,7 @@ func (d *DB) MaxPasswordCost(ctx context.Context) (int, error) {
 // DeleteUser deletes user id with its sessions, refresh tokens and login
 // addresses (by cascade), or returns auth.ErrNotFound.
 func (d *DB) DeleteUser(ctx context.Context, id string) error {
-	return d.inTx(ctx, func(tx pgx.Tx) error {
-		return updateOne(ctx, tx, `DELETE FROM users WHERE id = $1`, id)
-	})
+	return d.execOne(ctx, `DELETE FROM users WHERE id = $1`, id)
 }
 
 // ListUsers returns up to limit users after cursor in creation order, and
@@ -240,7 +231,7 @@ func (d *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.U
 		users   []*auth.User
 		cursors []string
 	)
-	err := d.read(ctx, func(c *pgxpool.Conn) error {
+	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx,
 			`SELECT `+userColumns+`, u.seq FROM users u WHERE u.seq > $1 ORDER BY u.seq LIMIT $2`, after, limit)
 		if err != nil {

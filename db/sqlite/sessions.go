@@ -154,20 +154,34 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken
 }
 
 // RotateRefreshToken replaces the refresh token parentHash by childHash if
-// parentHash has not been rotated yet, and reports whether it did.
+// parentHash has not been rotated yet and its session is live, and reports
+// whether it did; see auth.SessionStore. The write transaction holds the
+// database's write lock, so no logout or revocation commits between the
+// check and the rotation.
 func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
 	rotated := false
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var sessionID string
+		var (
+			sessionID string
+			live      bool
+		)
 		err := tx.QueryRowContext(ctx, `
-			UPDATE refresh_tokens SET rotated_at = ?
-			WHERE hash = ? AND rotated_at IS NULL
-			RETURNING session_id`, unixNano(now), parentHash).Scan(&sessionID)
-		if err == sql.ErrNoRows {
-			return nil // rotated already, by a concurrent request
-		}
+			SELECT s.id, s.revoked_at IS NULL AND s.expires_at > ?
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+			WHERE t.hash = ?`, unixNano(now), parentHash).Scan(&sessionID, &live)
 		if err != nil {
 			return err
+		}
+		if !live {
+			return auth.ErrNotFound
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL`, unixNano(now), parentHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // n == 0: rotated already, by a concurrent request
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,

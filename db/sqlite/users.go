@@ -90,15 +90,18 @@ func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, chang
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if change != nil {
 			keep = change.KeepSession
-			var current bool
+			var exists, current bool
 			err := tx.QueryRowContext(ctx, `
-				SELECT EXISTS (
+				SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1), EXISTS (
 					SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id
-					WHERE u.id = ? AND u.credential_version = ? AND u.disabled = 0
-					AND s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?)`,
-				id, change.Version, keep, unixNano(now)).Scan(&current)
+					WHERE u.id = ?1 AND u.credential_version = ?2 AND u.disabled = 0
+					AND s.id = ?3 AND s.revoked_at IS NULL AND s.expires_at > ?4)`,
+				id, change.Version, keep, unixNano(now)).Scan(&exists, &current)
 			if err != nil {
 				return err
+			}
+			if !exists {
+				return auth.ErrNotFound
 			}
 			if !current {
 				return auth.ErrCredentialsChanged

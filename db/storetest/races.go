@@ -170,6 +170,57 @@ func testPasswordChangeRacingLogin(t *testing.T, open Open) {
 	}
 }
 
+// pausingRefresh is a real database whose RefreshToken, which a refresh
+// reads the token's session with, waits for the test after reading.
+type pausingRefresh struct {
+	db.Database
+	read    chan struct{}
+	proceed chan struct{}
+}
+
+func (p *pausingRefresh) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
+	rt, err := p.Database.RefreshToken(ctx, hash)
+	p.read <- struct{}{}
+	<-p.proceed
+	return rt, err
+}
+
+// A refresh that read a live session on one instance rotates nothing, and
+// issues no token, once a logout through another has committed.
+func testLogoutRacingRefresh(t *testing.T, open Open) {
+	svcs, handles, c := services(t, open, 2)
+	authtest.MustCreateUser(t, svcs[0], "alice", "correct horse battery")
+	g, err := svcs[0].Login(ctx, auth.PasswordGrant{Username: "alice", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gated := &pausingRefresh{Database: handles[1], read: make(chan struct{}), proceed: make(chan struct{})}
+	racing, err := auth.NewService(gated, authtest.Config(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := racing.Refresh(ctx, auth.RefreshGrant{RefreshToken: g.RefreshToken})
+		done <- err
+	}()
+	<-gated.read
+	id, err := svcs[0].Authenticate(ctx, g.AccessToken, auth.Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svcs[0].Logout(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	close(gated.proceed)
+	if err := <-done; code(err) != auth.CodeInvalidGrant {
+		t.Errorf("the refresh that read the session before the logout: %v; want invalid_grant", err)
+	}
+	if rt, err := handles[0].RefreshToken(ctx, auth.HashToken(g.RefreshToken)); err != nil || rt.RotatedAt != nil {
+		t.Errorf("the logged-out token: %+v %v; want it never rotated", rt, err)
+	}
+}
+
 // Eight rotations at once, through two instances, leave one pending key.
 func testConcurrentRotations(t *testing.T, open Open) {
 	svcs, _, _ := services(t, open, 2, func(cfg *auth.Config) {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentSignupsOfOneName", testConcurrentSignups},
 		{"ConcurrentRefreshesOfOneToken", testConcurrentRefreshes},
 		{"PasswordChangeRacingLogin", testPasswordChangeRacingLogin},
+		{"LogoutRacingRefresh", testLogoutRacingRefresh},
 		{"KeyRotationRacingItself", testConcurrentRotations},
 		{"Throttles", testThrottles},
 	} {
@@ -169,6 +170,8 @@ func testPasswordHash(t *testing.T, open Open) {
 		t.Errorf("%d live sessions after a reset", len(live))
 	}
 	wantErr(t, "SetPasswordHash(unknown)", d.SetPasswordHash(ctx, "nobody", []byte("h"), nil, now), auth.ErrNotFound)
+	wantErr(t, "SetPasswordHash(unknown, a change)",
+		d.SetPasswordHash(ctx, "nobody", []byte("h"), &auth.PasswordChange{KeepSession: kept.ID}, now), auth.ErrNotFound)
 
 	if ok, err := d.UpgradePasswordHash(ctx, u.ID, []byte("h3"), 1); ok || err != nil {
 		t.Errorf("upgrade at a stale version: %v %v; want false", ok, err)
@@ -389,6 +392,23 @@ func testRefreshTokens(t *testing.T, open Open) {
 	}
 	if _, err := d.RefreshToken(ctx, auth.HashToken("another")); !errors.Is(err, auth.ErrNotFound) {
 		t.Error("a losing rotation stored its child")
+	}
+
+	// A session that ended since its token was read rotates nothing.
+	_, err = d.RotateRefreshToken(ctx, auth.HashToken("unknown"), auth.HashToken("x"), now, expires)
+	wantErr(t, "rotating an unknown token", err, auth.ErrNotFound)
+	if err := d.RevokeSession(ctx, u.ID, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.RotateRefreshToken(ctx, child, auth.HashToken("grandchild"), now, expires)
+	wantErr(t, "rotating the token of a revoked session", err, auth.ErrNotFound)
+	ended := mustCreateSession(t, d, u, 0, "") // expires at t0 + 1h
+	_, err = d.RotateRefreshToken(ctx, auth.HashToken(ended.ID), auth.HashToken("late"), t0.Add(time.Hour), t0.Add(2*time.Hour))
+	wantErr(t, "rotating the token of an expired session", err, auth.ErrNotFound)
+	for _, h := range []string{"grandchild", "late"} {
+		if _, err := d.RefreshToken(ctx, auth.HashToken(h)); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("a refused rotation stored its child %q", h)
+		}
 	}
 }
 

@@ -89,14 +89,15 @@ CREATE TABLE signing_keys (
 -- Brute-force buckets (auth.ThrottleStore), shared by every instance. Each
 -- row is a token bucket kept as its theoretical arrival time (GCRA): the
 -- bucket is full when tat <= now, so rows with tat in the past say nothing
--- and are purged. Keys are 128-bit hashes of what the bucket counts.
+-- and are purged (every minute, by a sequential scan: no index on tat, so
+-- that taking an event updates the row in place). Keys are 128-bit hashes
+-- of what the bucket counts.
 CREATE TABLE throttle_buckets (
     bucket text   NOT NULL,
     key    bytea  NOT NULL,
     tat    bigint NOT NULL,
     PRIMARY KEY (bucket, key)
 );
-CREATE INDEX throttle_buckets_tat ON throttle_buckets (tat);
 
 -- The client ids and addresses of successful client authentications, by
 -- hash, which pass a spent per-client bucket.
