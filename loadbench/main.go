@@ -1,16 +1,35 @@
-// Command loadbench measures authql the way clients load it: it builds and
-// starts the real server binary on a fresh database, drives it over
-// loopback with concurrent keep-alive connections, and prints, from one run:
+// Command loadbench measures authql the way clients load it: it builds the
+// real server binary, starts it on a fresh database, and drives it over
+// loopback with concurrent keep-alive connections, in three configurations
+// on this machine: SQLite; PostgreSQL served by one instance; and one
+// PostgreSQL database served by two instances, each taking half of the
+// clients' connections. For each configuration it prints:
 //
 //   - requests/s and p50/p99 of authenticated { me { id username } } and of
-//     anonymous { __typename } on the same server, and their ratio; and of
+//     anonymous { __typename } on the same servers, and their ratio; and of
 //     authenticated { __typename }, which splits that ratio into the cost of
 //     the bearer check (token and database read) and of resolving me;
+//   - on PostgreSQL, the size of each instance's pool (pool_max_conns) and
+//     the connections to the database during the me phase, by state, as
+//     pg_stat_activity shows them every 20ms: the maximum and the mean;
+//   - the servers' peak RSS.
+//
+// On SQLite, and with -pg-logins on PostgreSQL too, it also prints:
+//
 //   - /token (password grant) requests/s at concurrency 16 against the bcrypt
 //     bound (CPUs ÷ one bcrypt verification at the configured cost, measured
 //     in this run), and their ratio;
-//   - me p50/p99 while a login storm (concurrency 64 on /token) runs;
-//   - the server's peak RSS.
+//   - me p50/p99 while a login storm (concurrency 64 on /token) runs.
+//
+// Last, a summary sets side by side, per configuration, the me requests/s,
+// p50 and p99 and, on PostgreSQL, the connections' maximum and mean beside
+// the pools' total size; and gives the ratios, of requests/s and of p99, of
+// two PostgreSQL instances to one and to SQLite.
+//
+// PostgreSQL is a throwaway cluster that loadbench starts and stops, as the
+// tests do (db/pgtest), or the server at -database-url (default
+// $AUTHQL_TEST_POSTGRES), on which it creates a database per configuration
+// and drops it at the end. -pool sets each instance's pool_max_conns.
 //
 // Run it from the repository root: go run ./loadbench
 package main
@@ -37,7 +56,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
+
+	"authql/db/pgtest"
 )
 
 const password = "correct horse battery staple"
@@ -51,117 +74,409 @@ func main() {
 
 func run() error {
 	duration := flag.Duration("duration", 6*time.Second, "length of each throughput phase")
-	concurrency := flag.Int("c", 32, "connections for the me and __typename phases")
+	concurrency := flag.Int("c", 32, "connections for the me and __typename phases, split evenly over the instances")
 	cost := flag.Int("bcrypt-cost", 12, "BCRYPT_COST of the server")
+	withPG := flag.Bool("postgres", true, "also measure PostgreSQL with one instance and with two")
+	databaseURL := flag.String("database-url", "",
+		"`URL` (postgres://…) of a PostgreSQL server to create the databases on, as a user allowed to CREATE DATABASE "+
+			"(default $"+pgtest.EnvURL+"; if empty too, a throwaway cluster)")
+	poolSize := flag.Int("pool", 0, "pool_max_conns of each PostgreSQL instance (0: pgx's default, the larger of 4 and the CPUs)")
+	pgLogins := flag.Bool("pg-logins", false, "also run the /token and login storm phases on PostgreSQL (adds about 70s at the default duration)")
 	flag.Parse()
+	if *databaseURL == "" { // not the flag's default, which -h would show, password and all
+		*databaseURL = os.Getenv(pgtest.EnvURL)
+	}
 
 	dir, err := os.MkdirTemp("", "authql-loadbench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "authql")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	r := &runner{dir: dir, bin: filepath.Join(dir, "authql"), duration: *duration, concurrency: *concurrency, cost: *cost}
+	if out, err := exec.Command("go", "build", "-o", r.bin, ".").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	// Every client of the benchmark comes from 127.0.0.1: the per-address
-	// limits, meant for attackers, would throttle its signups and logins.
-	env := append(os.Environ(), "DB_PATH="+filepath.Join(dir, "authql.db"), fmt.Sprintf("BCRYPT_COST=%d", *cost),
-		"SIGNUP_ADDR_LIMIT=100000/1s", "LOGIN_ADDR_LIMIT=100000/1s")
+	// The database is each configuration's to choose. Every client of the
+	// benchmark comes from 127.0.0.1: the per-address limits, meant for
+	// attackers, would throttle its signups and logins.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DB_PATH=") && !strings.HasPrefix(kv, "DATABASE_URL=") {
+			r.env = append(r.env, kv)
+		}
+	}
+	r.env = append(r.env, fmt.Sprintf("BCRYPT_COST=%d", *cost), "SIGNUP_ADDR_LIMIT=100000/1s", "LOGIN_ADDR_LIMIT=100000/1s")
 
-	srv := exec.Command(bin, "-addr", "127.0.0.1:0", "-log-format", "json")
-	srv.Env = env
-	// One log line per request, to a file, as a server writes them; read
-	// through a pipe, they would cost this process CPU the server's
-	// clients do not spend.
-	logFile, err := os.Create(filepath.Join(dir, "authql.log"))
-	if err != nil {
-		return err
+	// The cluster starts first, so that a PostgreSQL that cannot start fails
+	// the run at once; idle, it takes no CPU from the SQLite phases.
+	var cluster *pgtest.Cluster
+	if *withPG {
+		if *databaseURL != "" {
+			cluster, err = pgtest.Existing(*databaseURL)
+		} else {
+			cluster, err = pgtest.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("PostgreSQL: %w (or run with -postgres=false)", err)
+		}
+		defer cluster.Stop()
 	}
-	defer logFile.Close()
-	srv.Stderr = logFile
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("server did not start: %v", err)
-	}
-	base := strings.TrimPrefix(strings.TrimSpace(line), "authql listening on ")
 
-	client := &http.Client{Transport: &http.Transport{
+	fmt.Printf("authql loadbench: %s, %d CPUs, GOMAXPROCS %d, bcrypt cost %d, %v phases\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), *cost, *duration)
+	results := []*result{}
+	res, err := r.measure(setup{name: "SQLite", key: "sqlite", instances: 1, logins: true,
+		env: []string{"DB_PATH=" + filepath.Join(dir, "authql.db")}})
+	if err != nil {
+		return err
+	}
+	results = append(results, res)
+	if cluster == nil {
+		return nil
+	}
+	for _, n := range []int{1, 2} {
+		// Each configuration gets a database of its own, as empty as SQLite's.
+		name := fmt.Sprintf("authql_loadbench_%d_%d", os.Getpid(), n)
+		dbURL, err := cluster.CreateDatabase(context.Background(), name)
+		if err != nil {
+			return fmt.Errorf("PostgreSQL: creating database %s: %w", name, err)
+		}
+		if *databaseURL != "" { // a throwaway cluster goes whole
+			defer cluster.DropDatabase(context.Background(), name)
+		}
+		serverURL, pool, err := poolURL(dbURL, *poolSize)
+		if err != nil {
+			return err
+		}
+		res, err := r.measure(setup{name: fmt.Sprintf("PostgreSQL ×%d", n), key: fmt.Sprintf("pg%d", n),
+			instances: n, dbURL: dbURL, pool: pool, logins: *pgLogins,
+			env: []string{"DATABASE_URL=" + serverURL, "KEY_ENCRYPTION_KEY=" + kek}})
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	summarize(results)
+	return nil
+}
+
+// kek is the KEY_ENCRYPTION_KEY that PostgreSQL requires.
+const kek = "loadbench key encryption key of 32 bytes or more"
+
+// poolURL returns dbURL with pool_max_conns n, unless n is 0, and the size
+// of the pool that a server given it makes.
+func poolURL(dbURL string, n int) (string, int, error) {
+	if n > 0 {
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			return "", 0, err
+		}
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+		dbURL = u.String()
+	}
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return "", 0, err
+	}
+	return dbURL, int(cfg.MaxConns), nil
+}
+
+// runner starts servers from one binary and measures them.
+type runner struct {
+	dir, bin    string
+	env         []string // of every server, before its configuration's
+	duration    time.Duration
+	concurrency int
+	cost        int
+	verify      time.Duration // one bcrypt verification at cost, once measured
+}
+
+// setup is a configuration: its database and the instances serving it.
+type setup struct {
+	name, key string // key names the servers' log files
+	env       []string
+	instances int
+	dbURL     string // PostgreSQL's, to count its connections; "" for SQLite
+	pool      int    // PostgreSQL: each instance's pool_max_conns
+	logins    bool   // run the /token and login storm phases
+}
+
+// result is what a configuration measured, for the summary.
+type result struct {
+	setup
+	me    stats
+	conns connSampler
+}
+
+// measure starts the configuration's servers, drives them through the
+// phases, prints what it measured, and stops them.
+func (r *runner) measure(s setup) (*result, error) {
+	var servers []*server
+	defer func() {
+		for _, srv := range servers {
+			srv.stop()
+		}
+	}()
+	for i := range s.instances {
+		// One after the other: the first creates the tables and the keys.
+		srv, err := r.start(fmt.Sprintf("%s-%d", s.key, i), s.env)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		servers = append(servers, srv)
+	}
+	b := &bench{client: &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, DisableCompression: true,
-	}}
-	b := &bench{client: client, base: base}
-	if err := b.signup(stormUsers); err != nil {
-		return err
+	}}}
+	defer b.client.CloseIdleConnections()
+	for _, srv := range servers {
+		b.bases = append(b.bases, srv.base)
+	}
+	users := 1
+	if s.logins {
+		users = stormUsers
+	}
+	if err := b.signup(users); err != nil {
+		return nil, err
 	}
 	token, err := b.login("bench0")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	anon := b.graphql(`{"query":"{ __typename }"}`, "")
 	authTypename := b.graphql(`{"query":"{ __typename }"}`, token)
 	me := b.graphql(`{"query":"{ me { id username } }"}`, token)
-	for _, req := range []func() error{anon, authTypename, me} { // warm up and check
-		if err := req(); err != nil {
-			return err
+	for _, req := range []request{anon, authTypename, me} { // check on every instance
+		for i := range b.bases {
+			if err := req(i); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
 		}
 	}
+	// Fill the pools and the statement caches before measuring.
+	drive(me, r.concurrency, 300*time.Millisecond)
 
-	fmt.Printf("authql loadbench: %s, %d CPUs, GOMAXPROCS %d, bcrypt cost %d, %v phases\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), *cost, *duration)
+	var sampler connSampler
+	if s.dbURL != "" {
+		conn, err := pgx.Connect(context.Background(), s.dbURL)
+		if err != nil {
+			return nil, fmt.Errorf("%s: connecting to count connections: %w", s.name, err)
+		}
+		defer conn.Close(context.Background())
+		sampler.conn = conn
+	}
 
 	// Alternate the phases in rounds, so that all see the same noise.
 	var anonStats, authStats, meStats stats
 	const rounds = 3
 	for range rounds {
-		anonStats.add(drive(anon, *concurrency, *duration/rounds))
-		authStats.add(drive(authTypename, *concurrency, *duration/rounds))
-		meStats.add(drive(me, *concurrency, *duration/rounds))
+		anonStats.add(drive(anon, r.concurrency, r.duration/rounds))
+		authStats.add(drive(authTypename, r.concurrency, r.duration/rounds))
+		if err := sampler.during(func() { meStats.add(drive(me, r.concurrency, r.duration/rounds)) }); err != nil {
+			return nil, fmt.Errorf("%s: counting connections: %w", s.name, err)
+		}
 	}
+	fmt.Printf("\n== %s: %s ==\n", s.name, s.describe())
 	fmt.Printf("%-34s %10s %9s %9s %7s\n", "phase", "req/s", "p50", "p99", "errors")
-	anonStats.print(fmt.Sprintf("anonymous { __typename } c=%d", *concurrency))
-	authStats.print(fmt.Sprintf("authenticated __typename c=%d", *concurrency))
-	meStats.print(fmt.Sprintf("authenticated me c=%d", *concurrency))
+	anonStats.print(fmt.Sprintf("anonymous { __typename } c=%d", r.concurrency))
+	authStats.print(fmt.Sprintf("authenticated __typename c=%d", r.concurrency))
+	meStats.print(fmt.Sprintf("authenticated me c=%d", r.concurrency))
 	fmt.Printf("  ratio me / anonymous: %.2f (target >= 0.90)\n", meStats.rps()/anonStats.rps())
 	fmt.Printf("    = bearer check (authenticated / anonymous __typename) %.2f\n", authStats.rps()/anonStats.rps())
-	fmt.Printf("    × resolving me (me / authenticated __typename) %.2f\n\n", meStats.rps()/authStats.rps())
-
-	verify := measureBcrypt(*cost)
-	bound := float64(runtime.NumCPU()) / verify.Seconds()
-	tokenStats := drive(b.logins(), 16, 2*(*duration))
-	tokenStats.print("/token password grant c=16")
-	fmt.Printf("  bcrypt verify at cost %d: %v; bound %d CPUs / verify = %.1f/s\n", *cost, verify.Round(time.Millisecond), runtime.NumCPU(), bound)
-	fmt.Printf("  ratio /token / bound: %.2f (target >= 0.95)\n\n", tokenStats.rps()/bound)
-
-	storm := stormWhile(b.logins(), 64, func() stats { return drive(me, 4, 2*(*duration)) })
-	storm.me.print("me c=4 during a login storm")
-	storm.logins.print("  the storm: /token c=64")
-	fmt.Printf("  me p99 during the storm: %v (target <= 25ms)\n\n", storm.me.pct(0.99).Round(100*time.Microsecond))
-
-	rss, err := peakRSS(srv.Process.Pid)
-	if err != nil {
-		return err
+	fmt.Printf("    × resolving me (me / authenticated __typename) %.2f\n", meStats.rps()/authStats.rps())
+	if s.dbURL != "" {
+		fmt.Printf("  PostgreSQL connections during me, pool_max_conns %d per instance (%d in all):\n    %s\n",
+			s.pool, s.pool*s.instances, &sampler)
 	}
-	fmt.Printf("server peak RSS: %.1f MiB (target <= 64 MiB)\n", float64(rss)/(1<<20))
-	return nil
+
+	if s.logins {
+		if r.verify == 0 {
+			r.verify = measureBcrypt(r.cost)
+		}
+		bound := float64(runtime.NumCPU()) / r.verify.Seconds()
+		fmt.Println()
+		tokenStats := drive(b.logins(), 16, 2*r.duration)
+		tokenStats.print("/token password grant c=16")
+		fmt.Printf("  bcrypt verify at cost %d: %v; bound %d CPUs / verify = %.1f/s\n", r.cost, r.verify.Round(time.Millisecond), runtime.NumCPU(), bound)
+		fmt.Printf("  ratio /token / bound: %.2f (target >= 0.95)\n\n", tokenStats.rps()/bound)
+
+		storm := stormWhile(b.logins(), 64, func() stats { return drive(me, 4, 2*r.duration) })
+		storm.me.print("me c=4 during a login storm")
+		storm.logins.print("  the storm: /token c=64")
+		fmt.Printf("  me p99 during the storm: %v (target <= 25ms)\n", storm.me.pct(0.99).Round(100*time.Microsecond))
+	}
+
+	var rss []string
+	for _, srv := range servers {
+		n, err := peakRSS(srv.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		rss = append(rss, fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)))
+	}
+	fmt.Printf("\nserver peak RSS: %s (target <= 64 MiB each)\n", strings.Join(rss, ", "))
+	return &result{setup: s, me: meStats, conns: sampler}, nil
 }
 
+func (s setup) describe() string {
+	if s.instances == 1 {
+		return "one instance"
+	}
+	return fmt.Sprintf("%d instances on one database, each taking 1/%d of the connections", s.instances, s.instances)
+}
+
+// summarize prints the me phase of every configuration side by side, and
+// the ratios of two PostgreSQL instances to one and to SQLite.
+func summarize(results []*result) {
+	fmt.Printf("\n== summary: authenticated me ==\n%-34s %10s %9s %9s   %s\n",
+		"configuration", "req/s", "p50", "p99", "PostgreSQL connections: max, mean (pool)")
+	byKey := map[string]stats{}
+	for _, r := range results {
+		conns := "-"
+		if r.dbURL != "" {
+			top, mean := r.conns.stats()
+			conns = fmt.Sprintf("%d, %.1f (%d)", top.total, mean[0], r.pool*r.instances)
+		}
+		fmt.Printf("%-34s %10.1f %9v %9v   %s\n", r.name, r.me.rps(),
+			r.me.pct(0.50).Round(10*time.Microsecond), r.me.pct(0.99).Round(10*time.Microsecond), conns)
+		byKey[r.key] = r.me
+	}
+	ratio := func(name, a, b string) {
+		x, y := byKey[a], byKey[b]
+		fmt.Printf("  %s: req/s %.2f, p99 %.2f\n", name, x.rps()/y.rps(),
+			float64(x.pct(0.99))/float64(y.pct(0.99)))
+	}
+	ratio("PostgreSQL ×2 / PostgreSQL ×1", "pg2", "pg1")
+	ratio("PostgreSQL ×2 / SQLite", "pg2", "sqlite")
+}
+
+// server is a running instance of authql.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+// start starts an instance of the binary with env added to r.env, logging
+// to name.log, and returns once it listens.
+func (r *runner) start(name string, env []string) (*server, error) {
+	cmd := exec.Command(r.bin, "-addr", "127.0.0.1:0", "-log-format", "json")
+	cmd.Env = append(slices.Clone(r.env), env...)
+	// One log line per request, to a file, as a server writes them; read
+	// through a pipe, they would cost this process CPU the server's
+	// clients do not spend.
+	logPath := filepath.Join(r.dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the server has its own copy
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	srv := &server{cmd: cmd}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		srv.stop()
+		log, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("server did not start: %v\n%s", err, log[max(0, len(log)-2000):])
+	}
+	srv.base = strings.TrimPrefix(strings.TrimSpace(line), "authql listening on ")
+	return srv, nil
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+// connSampler counts the connections to the database of conn, by state.
+type connSampler struct {
+	conn    *pgx.Conn // nil for SQLite: nothing to count
+	samples []connCount
+}
+
+type connCount struct{ total, active, idle int }
+
+// during runs f while it counts the connections every 20ms.
+func (s *connSampler) during(f func()) error {
+	if s.conn == nil {
+		f()
+		return nil
+	}
+	stop, done := make(chan struct{}), make(chan error)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// Not with a context that f's end cancels: pgx closes a
+			// connection whose query is cancelled.
+			var c connCount
+			err := s.conn.QueryRow(context.Background(), `
+				SELECT count(*), count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'idle')
+				FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+			).Scan(&c.total, &c.active, &c.idle)
+			if err != nil {
+				done <- err
+				return
+			}
+			s.samples = append(s.samples, c)
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	return <-done
+}
+
+// stats returns the maximum of each count, and the means of the total,
+// the active and the idle.
+func (s *connSampler) stats() (top connCount, mean [3]float64) {
+	for _, c := range s.samples {
+		top = connCount{max(top.total, c.total), max(top.active, c.active), max(top.idle, c.idle)}
+		mean[0] += float64(c.total)
+		mean[1] += float64(c.active)
+		mean[2] += float64(c.idle)
+	}
+	for i := range mean {
+		mean[i] /= float64(max(1, len(s.samples)))
+	}
+	return top, mean
+}
+
+func (s *connSampler) String() string {
+	top, mean := s.stats()
+	return fmt.Sprintf("max %d (active %d, idle %d), mean %.2f (active %.2f, idle %.2f), %d samples",
+		top.total, top.active, top.idle, mean[0], mean[1], mean[2], len(s.samples))
+}
+
+// bench sends requests to the instances of a configuration.
 type bench struct {
 	client *http.Client
-	base   string
+	bases  []string
 }
 
-// graphql returns a request function posting body to /query.
-func (b *bench) graphql(body, token string) func() error {
-	return func() error {
-		req, _ := http.NewRequest(http.MethodPost, b.base+"/query", strings.NewReader(body))
+// A request is sent by worker (a goroutine of driveUntil) to the instance
+// worker % instances: the client load splits evenly, each worker keeping
+// its connection to one instance.
+type request func(worker int) error
+
+func (b *bench) base(worker int) string { return b.bases[worker%len(b.bases)] }
+
+// graphql returns a request posting body to /query.
+func (b *bench) graphql(body, token string) request {
+	return func(worker int) error {
+		req, _ := http.NewRequest(http.MethodPost, b.base(worker)+"/query", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -197,7 +512,7 @@ func (b *bench) signup(n int) error {
 		go func() {
 			defer func() { <-sem }()
 			body := fmt.Sprintf(`{"query":"mutation($u: String!, $p: String!) { signup(input: {username: $u, password: $p}) { accessToken } }","variables":{"u":"bench%d","p":%q}}`, i, password)
-			errs <- b.graphql(body, "")()
+			errs <- b.graphql(body, "")(i)
 		}()
 	}
 	for range n {
@@ -208,13 +523,13 @@ func (b *bench) signup(n int) error {
 	return nil
 }
 
-// logins returns a request function that logs the users in in turn; a 503
-// (the bcrypt bound) is an error.
-func (b *bench) logins() func() error {
+// logins returns a request that logs the users in in turn; a 503 (the
+// bcrypt bound) is an error.
+func (b *bench) logins() request {
 	var next atomic.Int64
-	return func() error {
+	return func(worker int) error {
 		form := loginForm(fmt.Sprintf("bench%d", next.Add(1)%stormUsers))
-		resp, err := b.client.Post(b.base+"/token", "application/x-www-form-urlencoded", strings.NewReader(form))
+		resp, err := b.client.Post(b.base(worker)+"/token", "application/x-www-form-urlencoded", strings.NewReader(form))
 		if err != nil {
 			return err
 		}
@@ -232,7 +547,7 @@ func (b *bench) logins() func() error {
 }
 
 func (b *bench) login(username string) (string, error) {
-	resp, err := b.client.Post(b.base+"/token", "application/x-www-form-urlencoded", strings.NewReader(loginForm(username)))
+	resp, err := b.client.Post(b.bases[0]+"/token", "application/x-www-form-urlencoded", strings.NewReader(loginForm(username)))
 	if err != nil {
 		return "", err
 	}
@@ -283,7 +598,7 @@ func (s stats) print(name string) {
 }
 
 // drive runs req from c goroutines for d.
-func drive(req func() error, c int, d time.Duration) stats {
+func drive(req request, c int, d time.Duration) stats {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return driveUntil(ctx, req, c)
@@ -292,7 +607,7 @@ func drive(req func() error, c int, d time.Duration) stats {
 // driveUntil runs req from c goroutines until ctx is done. A failed request
 // is followed by a millisecond's pause, so that fast failures (503) do not
 // spin.
-func driveUntil(ctx context.Context, req func() error, c int) stats {
+func driveUntil(ctx context.Context, req request, c int) stats {
 	results := make([]stats, c)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -300,7 +615,7 @@ func driveUntil(ctx context.Context, req func() error, c int) stats {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				t := time.Now()
-				if err := req(); err != nil {
+				if err := req(i); err != nil {
 					results[i].errors++
 					results[i].lastErr = err
 					time.Sleep(time.Millisecond)
@@ -322,7 +637,7 @@ func driveUntil(ctx context.Context, req func() error, c int) stats {
 type stormResult struct{ me, logins stats }
 
 // stormWhile runs login from c goroutines while measure runs.
-func stormWhile(login func() error, c int, measure func() stats) stormResult {
+func stormWhile(login request, c int, measure func() stats) stormResult {
 	done := make(chan stats)
 	stop := make(chan struct{})
 	go func() {

@@ -10,6 +10,8 @@
 // Where PostgreSQL is not installed, or the cluster does not start, the
 // tests that call URL are skipped, with a banner on stderr saying so; with
 // CI=true they fail instead, so CI cannot pass without running them.
+//
+// Programs that are not tests (the load benchmark) use a Cluster directly.
 package pgtest
 
 import (
@@ -35,9 +37,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// envURL names the variable holding the URL of an existing server to use
+// EnvURL names the variable holding the URL of an existing server to use
 // instead of a cluster of our own. Its user must be allowed to CREATE DATABASE.
-const envURL = "AUTHQL_TEST_POSTGRES"
+const EnvURL = "AUTHQL_TEST_POSTGRES"
 
 // superuser is the role initdb makes; trust authentication on a socket only
 // this user (or root) can reach means it needs no password.
@@ -45,10 +47,9 @@ const superuser = "authql"
 
 var (
 	mainCalled atomic.Bool
-	stopped    atomic.Bool // the cluster is gone, so dropping databases cannot work
 
 	setupOnce sync.Once
-	admin     *url.URL // where to CREATE and DROP; test URLs differ only in the path
+	cluster   *Cluster
 	setupErr  error
 	banner    sync.Once
 
@@ -56,10 +57,6 @@ var (
 	// test runs packages in parallel, and $AUTHQL_TEST_POSTGRES may be shared.
 	runID   = fmt.Sprintf("%06x", rand.N(1<<24))
 	counter atomic.Int64
-
-	watchdog       *exec.Cmd
-	watchdogStdin  *os.File // closing it tells the watchdog to stop the cluster
-	watchdogStderr bytes.Buffer
 )
 
 // Main runs the package's tests, then stops the cluster, if one was started,
@@ -67,10 +64,12 @@ var (
 func Main(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
-	if err := stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		if code == 0 {
-			code = 1
+	if cluster != nil {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code
@@ -84,10 +83,10 @@ func URL(tb testing.TB) string {
 	if !mainCalled.Load() {
 		tb.Fatal("pgtest: TestMain must run the tests through pgtest.Main, which stops the cluster")
 	}
-	setupOnce.Do(func() { admin, setupErr = setup() })
+	setupOnce.Do(func() { cluster, setupErr = setup() })
 	if setupErr != nil {
 		// A server named in $AUTHQL_TEST_POSTGRES was asked for: not reaching it is a failure.
-		if os.Getenv("CI") == "true" || os.Getenv(envURL) != "" {
+		if os.Getenv("CI") == "true" || os.Getenv(EnvURL) != "" {
 			tb.Fatalf("pgtest: %v", setupErr)
 		}
 		banner.Do(func() {
@@ -98,20 +97,30 @@ func URL(tb testing.TB) string {
 	}
 
 	name := dbName(tb.Name())
-	ident := pgx.Identifier{name}.Sanitize()
-	if err := execAdmin("CREATE DATABASE " + ident); err != nil {
+	u, err := cluster.CreateDatabase(context.Background(), name)
+	if err != nil {
 		tb.Fatalf("pgtest: creating database %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
-		// FORCE ends connections the test left open, which would block DROP.
-		err := execAdmin("DROP DATABASE " + ident + " WITH (FORCE)")
-		if err != nil && !stopped.Load() {
+		err := cluster.DropDatabase(context.Background(), name)
+		if err != nil && !cluster.stopped.Load() {
 			tb.Errorf("pgtest: dropping database %s: %v", name, err)
 		}
 	})
-	u := *admin
-	u.Path = "/" + name
-	return u.String()
+	return u
+}
+
+// setup returns the server to make the tests' databases on: $AUTHQL_TEST_POSTGRES's,
+// or a cluster it starts.
+func setup() (*Cluster, error) {
+	if s := os.Getenv(EnvURL); s != "" {
+		c, err := Existing(s)
+		if err != nil {
+			return nil, fmt.Errorf("$%s must be a postgres:// URL", EnvURL)
+		}
+		return c, nil
+	}
+	return Start()
 }
 
 // dbName makes a database name, unique and a valid identifier, from a test name.
@@ -129,36 +138,68 @@ func dbName(test string) string {
 	return fmt.Sprintf("t_%s_%s_%d", b, runID, counter.Add(1))
 }
 
-// execAdmin runs one statement on a connection of its own: a pgx.Conn is not
+// Cluster is a PostgreSQL server to make databases on: a throwaway cluster
+// that Start made, or an existing server that Existing names.
+type Cluster struct {
+	admin *url.URL // where to CREATE and DROP; database URLs differ only in the path
+
+	// The watchdog of a cluster Start made, nil for an existing server.
+	watchdog       *exec.Cmd
+	watchdogStdin  *os.File // closing it tells the watchdog to stop the cluster
+	watchdogStderr bytes.Buffer
+	stopped        atomic.Bool // the cluster is gone, so dropping databases cannot work
+}
+
+// Existing returns the server at rawURL (postgres://…), whose user must be
+// allowed to CREATE DATABASE. Its Stop does nothing.
+func Existing(rawURL string) (*Cluster, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Not quoting rawURL or err, which quotes it: it may hold a password.
+		return nil, errors.New("the server's URL must be a postgres:// URL")
+	}
+	return &Cluster{admin: u}, nil
+}
+
+// Start makes and starts a throwaway cluster, listening only on a Unix
+// socket, with fsync off: its data does not outlive it. Stop, or the end of
+// this process however it comes, stops it and removes its directory.
+func Start() (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	return start(bin)
+}
+
+// CreateDatabase creates the empty database name and returns its URL.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	if err := c.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	u := *c.admin
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// DropDatabase drops database name, ending the connections still open to it.
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
+	// FORCE ends the connections, which would block DROP.
+	return c.exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+// exec runs one statement on a connection of its own: a pgx.Conn is not
 // safe for concurrent use, and parallel tests create databases at once.
-func execAdmin(sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (c *Cluster) exec(ctx context.Context, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, admin.String())
+	conn, err := pgx.Connect(ctx, c.admin.String())
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
-}
-
-// setup returns the URL of the server to make databases on: $AUTHQL_TEST_POSTGRES's,
-// or that of a cluster it starts.
-func setup() (*url.URL, error) {
-	if s := os.Getenv(envURL); s != "" {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			// Not quoting s or err, which quotes s: it may hold a password.
-			return nil, fmt.Errorf("$%s must be a postgres:// URL", envURL)
-		}
-		return u, nil
-	}
-	bin, err := binDir()
-	if err != nil {
-		return nil, err
-	}
-	return start(bin)
 }
 
 // binDir returns the directory holding initdb and pg_ctl: pg_config's, else
@@ -186,12 +227,12 @@ func binDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", errors.New("PostgreSQL is not installed: apt-get install postgresql, or set " + envURL)
+	return "", errors.New("PostgreSQL is not installed: apt-get install postgresql, or set " + EnvURL)
 }
 
 // start makes and starts a cluster listening only on a Unix socket in a
 // fresh directory, which also holds the data directory and the server log.
-func start(bin string) (*url.URL, error) {
+func start(bin string) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "authql-pg-")
 	if err != nil {
 		return nil, err
@@ -209,22 +250,28 @@ func start(bin string) (*url.URL, error) {
 	}
 	command := func(name string, args ...string) *exec.Cmd {
 		argv := append(append(slices.Clone(runAs), filepath.Join(bin, name)), args...)
-		c := exec.Command(argv[0], argv[1:]...)
-		c.Dir = dir // postgres may not be allowed into the test's directory
-		return c
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir // postgres may not be allowed into the caller's directory
+		return cmd
 	}
 	data, logFile := filepath.Join(dir, "data"), filepath.Join(dir, "log")
-	if err := startWatchdog(dir, command("pg_ctl", "-D", data, "-m", "immediate", "stop").Args); err != nil {
+	c := &Cluster{admin: &url.URL{
+		Scheme:   "postgres",
+		User:     url.User(superuser),
+		Path:     "/postgres",
+		RawQuery: url.Values{"host": {dir}}.Encode(),
+	}}
+	if err := c.startWatchdog(dir, command("pg_ctl", "-D", data, "-m", "immediate", "stop").Args); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	failed := func(step string, out []byte, err error) error {
 		serverLog, _ := os.ReadFile(logFile)
-		stop()
+		c.Stop()
 		return fmt.Errorf("the PostgreSQL cluster did not start: %s: %v\n%s\nserver log:\n%s", step, err, out, serverLog)
 	}
 
-	// No fsync anywhere: the cluster does not outlive the tests.
+	// No fsync anywhere: the cluster does not outlive this process.
 	out, err := command("initdb", "-D", data, "-U", superuser, "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput()
 	if err != nil {
@@ -238,12 +285,7 @@ func start(bin string) (*url.URL, error) {
 	if err != nil {
 		return nil, failed("pg_ctl start", out, err)
 	}
-	return &url.URL{
-		Scheme:   "postgres",
-		User:     url.User(superuser),
-		Path:     "/postgres",
-		RawQuery: url.Values{"host": {dir}}.Encode(),
-	}, nil
+	return c, nil
 }
 
 // chownToPostgres gives dir to user postgres, which the Debian package creates.
@@ -251,7 +293,7 @@ func chownToPostgres(dir string) error {
 	u, err := user.Lookup("postgres")
 	if err != nil {
 		return errors.New("running as root, which PostgreSQL refuses, and there is no user postgres to run it as: " +
-			"useradd --system postgres, or set " + envURL)
+			"useradd --system postgres, or set " + EnvURL)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
@@ -263,41 +305,41 @@ func chownToPostgres(dir string) error {
 
 // startWatchdog starts a shell that, once its stdin closes, runs stopCmd and
 // removes dir. Only this process holds the pipe's other end, so the cluster
-// goes when the test binary does, however it ends: through Main, a panic, a
-// test timeout or a kill.
-func startWatchdog(dir string, stopCmd []string) error {
+// goes when the process does, however it ends: through Main or Stop, a
+// panic, a test timeout or a kill.
+func (c *Cluster) startWatchdog(dir string, stopCmd []string) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	const script = `read -r _; d=$1; shift; "$@" >/dev/null; s=$?; rm -rf -- "$d"; exit $s`
-	c := exec.Command("sh", append([]string{"-c", script, "sh", dir}, stopCmd...)...)
-	c.Stdin = r
-	c.Stderr = &watchdogStderr
-	c.Dir = "/" // postgres may not be allowed into the test's directory, and dir goes
-	// A process group of its own, so that a ^C to the tests does not kill it too.
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh", dir}, stopCmd...)...)
+	cmd.Stdin = r
+	cmd.Stderr = &c.watchdogStderr
+	cmd.Dir = "/" // postgres may not be allowed into the caller's directory, and dir goes
+	// A process group of its own, so that a ^C to this process does not kill it too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		w.Close()
 		return err
 	}
-	watchdog, watchdogStdin = c, w
+	c.watchdog, c.watchdogStdin = cmd, w
 	return nil
 }
 
-// stop stops the cluster, if one was started, removes its directory, and
-// waits for both.
-func stop() error {
-	if watchdog == nil {
+// Stop stops the cluster, if Start made it, removes its directory, and
+// waits for both. Stopping it again does nothing.
+func (c *Cluster) Stop() error {
+	if c.watchdog == nil {
 		return nil
 	}
-	stopped.Store(true)
-	watchdogStdin.Close()
-	err := watchdog.Wait()
-	watchdog = nil
+	c.stopped.Store(true)
+	c.watchdogStdin.Close()
+	err := c.watchdog.Wait()
+	c.watchdog = nil
 	if err != nil {
-		return fmt.Errorf("stopping the PostgreSQL cluster: %v\n%s", err, watchdogStderr.Bytes())
+		return fmt.Errorf("stopping the PostgreSQL cluster: %v\n%s", err, c.watchdogStderr.Bytes())
 	}
 	return nil
 }

@@ -194,21 +194,20 @@ func (d *DB) Ping(ctx context.Context) error {
 	return d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error { return c.Ping(ctx) })
 }
 
-// opTimeout bounds an operation whose caller set no deadline.
-const opTimeout = 30 * time.Second
-
-// detach returns ctx without its cancellation, keeping its deadline (or
-// opTimeout from now). An operation runs to its end once it has begun, as
-// the SQLite adapter's reads do: cancelling a query midway makes pgx close
-// the connection, so a client that hangs up would cost the pool a
-// connection and PostgreSQL a new backend, and turn into an internal
-// error.
+// detach returns ctx without its cancellation, keeping its deadline if it
+// has one (a health check's). An operation runs to its end once it has
+// begun, as the SQLite adapter's reads do: cancelling a query midway makes
+// pgx close the connection, so a client that hangs up would cost the pool
+// a connection and PostgreSQL a new backend, and turn into an internal
+// error. Without a deadline the context is never done, which also spares
+// pgx watching it during each query; lock_timeout,
+// idle_in_transaction_session_timeout and TCP keep-alives bound what a
+// query may wait for.
 func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(opTimeout)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	return context.WithoutCancel(ctx), func() {}
 }
 
 // acquire takes a connection from the pool, waiting at most d.wait for one:
