@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"authql/auth"
+	"authql/db/pgtest"
 )
 
 // TestRealClients runs the Node tests in e2e/ against the real server
@@ -26,6 +27,32 @@ func TestRealClients(t *testing.T) {
 		missing(t, "e2e/node_modules (run: npm ci --prefix e2e)")
 	}
 	base, _ := startBinary(t, filepath.Join(t.TempDir(), "authql.db"))
+	for _, file := range []string{"apollo.test.mjs", "audit.test.mjs", "playground.test.mjs"} {
+		t.Run(strings.TrimSuffix(file, ".test.mjs"), func(t *testing.T) { runNodeTest(t, node, base, file) })
+	}
+}
+
+// TestRealClientsOnPostgres runs Apollo Client and the graphql-http audit
+// against the real binary on PostgreSQL, two instances on one database:
+// Apollo's requests go to one, the audit's to the other.
+func TestRealClientsOnPostgres(t *testing.T) {
+	node := requireTool(t, "node")
+	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "@apollo", "client")); err != nil {
+		missing(t, "e2e/node_modules (run: npm ci --prefix e2e)")
+	}
+	env := []string{"DATABASE_URL=" + pgtest.URL(t), "KEY_ENCRYPTION_KEY=" + testKEK}
+	for i, file := range []string{"apollo.test.mjs", "audit.test.mjs"} {
+		base, _ := startBinary(t, "unused.db", env...)
+		t.Run(fmt.Sprintf("%s on instance %d", strings.TrimSuffix(file, ".test.mjs"), i), func(t *testing.T) {
+			runNodeTest(t, node, base, file)
+		})
+	}
+}
+
+// runNodeTest runs the Node test file in e2e/ against the server at base,
+// with its artifacts (screenshots, the audit report) in e2e/test-results.
+func runNodeTest(t *testing.T, node, base, file string) {
+	t.Helper()
 	artifacts, err := filepath.Abs(filepath.Join("e2e", "test-results"))
 	if err == nil {
 		err = os.MkdirAll(artifacts, 0o755)
@@ -33,22 +60,17 @@ func TestRealClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	for _, file := range []string{"apollo.test.mjs", "audit.test.mjs", "playground.test.mjs"} {
-		t.Run(strings.TrimSuffix(file, ".test.mjs"), func(t *testing.T) {
-			env := append(os.Environ(), "BASE_URL="+base, "ARTIFACTS_DIR="+artifacts, "AUDIT_REPORT="+filepath.Join(artifacts, "audit.json"))
-			if file == "playground.test.mjs" {
-				env = append(env, "CHROMIUM="+requireTool(t, "chromium"))
-			}
-			cmd := exec.Command(node, "--test", "--test-reporter=spec", file)
-			cmd.Dir, cmd.Env = "e2e", env
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("node --test %s: %v\n%s", file, err, out)
-			}
-			t.Logf("node --test %s:\n%s", file, out)
-		})
+	env := append(os.Environ(), "BASE_URL="+base, "ARTIFACTS_DIR="+artifacts, "AUDIT_REPORT="+filepath.Join(artifacts, "audit.json"))
+	if file == "playground.test.mjs" {
+		env = append(env, "CHROMIUM="+requireTool(t, "chromium"))
 	}
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", file)
+	cmd.Dir, cmd.Env = "e2e", env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test %s: %v\n%s", file, err, out)
+	}
+	t.Logf("node --test %s:\n%s", file, out)
 }
 
 // TestJWKSWithJose runs e2e/jwks.test.mjs: jose, a third-party JavaScript
