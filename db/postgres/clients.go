@@ -11,30 +11,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
+	"authql/db"
 )
 
-const clientColumns = `id, secret_hash, grant_types, scopes, created_at`
-
+// scanClient scans db.ClientColumns from row.
 func scanClient(row pgx.Row) (*auth.Client, []byte, error) {
-	var (
-		c              auth.Client
-		hash           []byte
-		grants, scopes string
-		created        int64
-	)
-	if err := row.Scan(&c.ID, &hash, &grants, &scopes, &created); err != nil {
+	var r db.ClientRow
+	if err := row.Scan(r.Dest()...); err != nil {
 		return nil, nil, dbError(err)
 	}
-	c.Confidential, c.Registered = hash != nil, true
-	c.GrantTypes, c.Scopes, c.CreatedAt = splitScopes(grants), splitScopes(scopes), fromUnixNano(created)
-	return &c, hash, nil
+	c, hash := r.Client()
+	return c, hash, nil
 }
 
 // CreateClient inserts c with secretHash (nil for a public client), or
 // returns auth.ErrClientExists.
 func (d *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
-	_, err := d.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
+	_, err := d.exec(ctx, `INSERT INTO clients (`+db.ClientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), db.UnixNano(c.CreatedAt))
 	if errors.Is(err, errUnique) {
 		return auth.ErrClientExists
 	}
@@ -48,7 +42,7 @@ func (d *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, e
 		hash []byte
 	)
 	err := d.read(ctx, func(ctx context.Context, conn *pgxpool.Conn) (err error) {
-		c, hash, err = scanClient(conn.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+		c, hash, err = scanClient(conn.QueryRow(ctx, `SELECT `+db.ClientColumns+` FROM clients WHERE id = $1`, id))
 		return err
 	})
 	return c, hash, err
@@ -58,7 +52,7 @@ func (d *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, e
 func (d *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
 	var clients []*auth.Client
 	err := d.read(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		rows, err := conn.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+		rows, err := conn.Query(ctx, `SELECT `+db.ClientColumns+` FROM clients ORDER BY id`)
 		if err != nil {
 			return err
 		}
@@ -83,7 +77,7 @@ func (d *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
 			return err
 		}
 		_, err := tx.Exec(ctx,
-			`UPDATE sessions SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL`, unixNano(now), id)
+			`UPDATE sessions SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL`, db.UnixNano(now), id)
 		return err
 	})
 }

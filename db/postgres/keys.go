@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
+	"authql/db"
 )
 
 // SigningKeys returns every stored signing key, oldest first.
@@ -29,7 +30,7 @@ func (d *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
 			if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &created, &activeAt, &revoked); err != nil {
 				return err
 			}
-			k.CreatedAt, k.ActiveAt, k.RevokedAt = fromUnixNano(created), fromUnixNano(activeAt), fromNullUnixNano(revoked)
+			k.CreatedAt, k.ActiveAt, k.RevokedAt = db.FromUnixNano(created), db.FromUnixNano(activeAt), db.FromNullUnixNano(revoked)
 			keys = append(keys, &k)
 		}
 		return rows.Err()
@@ -54,7 +55,7 @@ func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Tim
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
 			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bigint
 			WHERE $5 <= $6::bigint OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > $6)`,
-			k.ID, k.Algorithm, k.Private, unixNano(k.CreatedAt), unixNano(k.ActiveAt), unixNano(now))
+			k.ID, k.Algorithm, k.Private, db.UnixNano(k.CreatedAt), db.UnixNano(k.ActiveAt), db.UnixNano(now))
 		return err
 	})
 	return n == 1, err
@@ -63,5 +64,5 @@ func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Tim
 // RevokeSigningKey marks key id revoked at now, or returns auth.ErrNotFound
 // for an unknown or already revoked key.
 func (d *DB) RevokeSigningKey(ctx context.Context, id string, now time.Time) error {
-	return d.execOne(ctx, `UPDATE signing_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, unixNano(now), id)
+	return d.execOne(ctx, `UPDATE signing_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, db.UnixNano(now), id)
 }

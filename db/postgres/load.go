@@ -43,7 +43,7 @@ func (d *DB) Load(ctx context.Context, dump *db.Dump) error {
 					credential_version, disabled, scopes, created_at)
 				OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 				i+1, u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, u.Credentials.Hash,
-				u.Credentials.Version, u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt)); err != nil {
+				u.Credentials.Version, u.Disabled, auth.FormatScope(u.Scopes), db.UnixNano(u.CreatedAt)); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}
 		}
@@ -57,24 +57,24 @@ func (d *DB) Load(ctx context.Context, dump *db.Dump) error {
 			batch.Queue(`INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at, revoked_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 				s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
-				unixNano(s.CreatedAt), unixNano(s.LastUsedAt), unixNano(s.ExpiresAt), nullUnixNano(s.RevokedAt))
+				db.UnixNano(s.CreatedAt), db.UnixNano(s.LastUsedAt), db.UnixNano(s.ExpiresAt), db.NullUnixNano(s.RevokedAt))
 		}
 		for _, t := range dump.RefreshTokens {
 			batch.Queue(`INSERT INTO refresh_tokens (hash, session_id, created_at, rotated_at) VALUES ($1, $2, $3, $4)`,
-				t.Hash, t.SessionID, unixNano(t.CreatedAt), nullUnixNano(t.RotatedAt))
+				t.Hash, t.SessionID, db.UnixNano(t.CreatedAt), db.NullUnixNano(t.RotatedAt))
 		}
 		for _, c := range dump.Clients {
-			batch.Queue(`INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-				c.ID, c.SecretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
+			batch.Queue(`INSERT INTO clients (`+db.ClientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+				c.ID, c.SecretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), db.UnixNano(c.CreatedAt))
 		}
 		for _, a := range dump.LoginAddresses {
 			batch.Queue(`INSERT INTO login_addresses (user_id, addr, last_success_at) VALUES ($1, $2, $3)`,
-				a.UserID, a.Addr, unixNano(a.LastSuccessAt))
+				a.UserID, a.Addr, db.UnixNano(a.LastSuccessAt))
 		}
 		for _, k := range dump.SigningKeys {
 			batch.Queue(`INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at, revoked_at)
 				VALUES ($1, $2, $3, $4, $5, $6)`,
-				k.ID, k.Algorithm, k.Private, unixNano(k.CreatedAt), unixNano(k.ActiveAt), nullUnixNano(k.RevokedAt))
+				k.ID, k.Algorithm, k.Private, db.UnixNano(k.CreatedAt), db.UnixNano(k.ActiveAt), db.NullUnixNano(k.RevokedAt))
 		}
 		for _, s := range dump.Settings {
 			batch.Queue(`INSERT INTO settings (key, value) VALUES ($1, $2)`, s.Key, s.Value)

@@ -388,24 +388,3 @@ func (d *DB) SetSetting(ctx context.Context, key string, value []byte) error {
 		key, value)
 	return err
 }
-
-// Times are stored as Unix nanoseconds, exactly as the service made them.
-func unixNano(t time.Time) int64 { return t.UnixNano() }
-
-func fromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func nullUnixNano(t *time.Time) *int64 {
-	if t == nil {
-		return nil
-	}
-	n := unixNano(*t)
-	return &n
-}
-
-func fromNullUnixNano(n *int64) *time.Time {
-	if n == nil {
-		return nil
-	}
-	t := fromUnixNano(*n)
-	return &t
-}

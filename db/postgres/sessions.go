@@ -8,38 +8,26 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
+	"authql/db"
 )
 
-const sessionColumns = `s.id, s.user_id, s.client_id, s.user_agent, s.scopes,
-	s.created_at, s.last_used_at, s.expires_at, s.revoked_at`
-
-// scanSession scans sessionColumns and then extra from row.
+// scanSession scans db.SessionColumns and then extra from row.
 func scanSession(row pgx.Row, extra ...any) (*auth.Session, error) {
-	var (
-		s                          auth.Session
-		scopes                     string
-		created, lastUsed, expires int64
-		revoked                    *int64
-	)
-	dest := append([]any{&s.ID, &s.UserID, &s.ClientID, &s.UserAgent, &scopes,
-		&created, &lastUsed, &expires, &revoked}, extra...)
-	if err := row.Scan(dest...); err != nil {
+	var r db.SessionRow
+	if err := row.Scan(append(r.Dest(), extra...)...); err != nil {
 		return nil, dbError(err)
 	}
-	s.Scopes = splitScopes(scopes)
-	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromUnixNano(created), fromUnixNano(lastUsed), fromUnixNano(expires)
-	s.RevokedAt = fromNullUnixNano(revoked)
-	return &s, nil
+	return r.Session(), nil
 }
 
-// scanSessionUser scans sessionColumns, userColumns, then extra, from row.
+// scanSessionUser scans db.SessionColumns, db.UserColumns, then extra, from row.
 func scanSessionUser(row pgx.Row, extra ...any) (*auth.Session, *auth.User, error) {
-	var r userRow
-	s, err := scanSession(row, append(r.dest(), extra...)...)
+	var r db.UserRow
+	s, err := scanSession(row, append(r.Dest(), extra...)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s, r.user(), nil
+	return s, r.User(), nil
 }
 
 // CreateSession inserts ns.Session and its first refresh token, and
@@ -68,18 +56,18 @@ func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
-			unixNano(s.CreatedAt), unixNano(s.LastUsedAt), unixNano(s.ExpiresAt)); err != nil {
+			db.UnixNano(s.CreatedAt), db.UnixNano(s.LastUsedAt), db.UnixNano(s.ExpiresAt)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
-			ns.RefreshHash, s.ID, unixNano(s.CreatedAt)); err != nil || ns.LoginAddr == "" {
+			ns.RefreshHash, s.ID, db.UnixNano(s.CreatedAt)); err != nil || ns.LoginAddr == "" {
 			return err
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO login_addresses (user_id, addr, last_success_at) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id, addr) DO UPDATE SET last_success_at = greatest(login_addresses.last_success_at, excluded.last_success_at)`,
-			s.UserID, ns.LoginAddr, unixNano(s.CreatedAt))
+			s.UserID, ns.LoginAddr, db.UnixNano(s.CreatedAt))
 		return err
 	})
 }
@@ -94,7 +82,7 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *au
 	)
 	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) (err error) {
 		s, u, err = scanSessionUser(c.QueryRow(ctx, `
-			SELECT `+sessionColumns+`, `+userColumns+`
+			SELECT `+db.SessionColumns+`, `+db.UserColumns+`
 			FROM sessions s JOIN users u ON u.id = s.user_id
 			WHERE s.id = $1`, id))
 		return err
@@ -107,9 +95,9 @@ func (d *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*aut
 	sessions := []*auth.Session{}
 	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, `
-			SELECT `+sessionColumns+` FROM sessions s
+			SELECT `+db.SessionColumns+` FROM sessions s
 			WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
-			ORDER BY s.created_at DESC, s.id`, userID, unixNano(now))
+			ORDER BY s.created_at DESC, s.id`, userID, db.UnixNano(now))
 		if err != nil {
 			return err
 		}
@@ -136,7 +124,7 @@ func (d *DB) CountLiveSessions(ctx context.Context, now time.Time) (int64, error
 	defer c.Release()
 	var n int64
 	err = c.QueryRow(ctx,
-		`SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1`, unixNano(now)).Scan(&n)
+		`SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1`, db.UnixNano(now)).Scan(&n)
 	return n, dbError(err)
 }
 
@@ -149,7 +137,7 @@ func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken,
 	)
 	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) (err error) {
 		rt.Session, rt.User, err = scanSessionUser(c.QueryRow(ctx, `
-			SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
+			SELECT `+db.SessionColumns+`, `+db.UserColumns+`, t.rotated_at
 			FROM refresh_tokens t
 			JOIN sessions s ON s.id = t.session_id
 			JOIN users u ON u.id = s.user_id
@@ -159,7 +147,7 @@ func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken,
 	if err != nil {
 		return nil, err
 	}
-	rt.RotatedAt = fromNullUnixNano(rotated)
+	rt.RotatedAt = db.FromNullUnixNano(rotated)
 	return &rt, nil
 }
 
@@ -182,7 +170,7 @@ func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byt
 		err := tx.QueryRow(ctx, `
 			SELECT s.id, s.revoked_at IS NULL AND s.expires_at > $2
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-			WHERE t.hash = $1 FOR NO KEY UPDATE OF s`, parentHash, unixNano(now)).Scan(&sessionID, &live)
+			WHERE t.hash = $1 FOR NO KEY UPDATE OF s`, parentHash, db.UnixNano(now)).Scan(&sessionID, &live)
 		if err != nil {
 			return err
 		}
@@ -190,18 +178,18 @@ func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byt
 			return auth.ErrNotFound
 		}
 		n, err := txExec(ctx, tx,
-			`UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL`, unixNano(now), parentHash)
+			`UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL`, db.UnixNano(now), parentHash)
 		if err != nil || n == 0 {
 			return err // n == 0: rotated already, by a concurrent request
 		}
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
-			childHash, sessionID, unixNano(now)); err != nil {
+			childHash, sessionID, db.UnixNano(now)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx,
 			`UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3`,
-			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
+			db.UnixNano(now), db.UnixNano(expiresAt), sessionID); err != nil {
 			return err
 		}
 		rotated = true
@@ -216,7 +204,7 @@ func (d *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time
 	return d.execOne(ctx, `
 		UPDATE sessions SET revoked_at = $1
 		WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1`,
-		unixNano(now), id, userID)
+		db.UnixNano(now), id, userID)
 }
 
 // RevokeSessions ends every live session of user userID.
@@ -228,7 +216,7 @@ func (d *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) e
 
 func revokeSessions(ctx context.Context, tx pgx.Tx, userID string, now time.Time) error {
 	_, err := tx.Exec(ctx,
-		`UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, unixNano(now), userID)
+		`UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`, db.UnixNano(now), userID)
 	return err
 }
 
@@ -240,7 +228,7 @@ func (d *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addr
 	var n int64
 	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
 		if n, err = txExec(ctx, tx,
-			`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, unixNano(endedBefore)); err != nil {
+			`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, db.UnixNano(endedBefore)); err != nil {
 			return err
 		}
 		for _, purge := range []struct {
@@ -251,7 +239,7 @@ func (d *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addr
 			{`DELETE FROM login_addresses WHERE last_success_at < $1`, addrsBefore},
 			{`DELETE FROM known_client_addresses WHERE last_success_at < $1`, addrsBefore},
 		} {
-			if _, err := tx.Exec(ctx, purge.query, unixNano(purge.before)); err != nil {
+			if _, err := tx.Exec(ctx, purge.query, db.UnixNano(purge.before)); err != nil {
 				return err
 			}
 		}

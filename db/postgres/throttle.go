@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
+	"authql/db"
 )
 
 // The brute-force buckets live in throttle_buckets, so that every instance
@@ -22,7 +23,7 @@ import (
 // TakeEvent takes one event from b at now, in one upsert, or returns how
 // long until b has one.
 func (d *DB) TakeEvent(ctx context.Context, b auth.Bucket, l auth.Limit, now time.Time) (time.Duration, error) {
-	interval, per, at := int64(l.Per)/int64(l.N), int64(l.Per), unixNano(now)
+	interval, per, at := int64(l.Per)/int64(l.N), int64(l.Per), db.UnixNano(now)
 	var wait time.Duration
 	err := d.write(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		wait = 0
@@ -66,7 +67,7 @@ func (d *DB) AddKnownAddress(ctx context.Context, id, addr [16]byte, now time.Ti
 	_, err := d.exec(ctx, `
 		INSERT INTO known_client_addresses AS k (client_key, addr_key, last_success_at) VALUES ($1, $2, $3)
 		ON CONFLICT (client_key, addr_key) DO UPDATE SET last_success_at = greatest(k.last_success_at, excluded.last_success_at)`,
-		id[:], addr[:], unixNano(now))
+		id[:], addr[:], db.UnixNano(now))
 	return err
 }
 
@@ -77,7 +78,7 @@ func (d *DB) KnownAddress(ctx context.Context, id, addr [16]byte, since time.Tim
 	err := d.queryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM known_client_addresses
 			WHERE client_key = $1 AND addr_key = $2 AND last_success_at >= $3)`,
-		[]any{id[:], addr[:], unixNano(since)}, &known)
+		[]any{id[:], addr[:], db.UnixNano(since)}, &known)
 	return known, err
 }
 
@@ -98,7 +99,7 @@ func (d *DB) PurgeThrottles(ctx context.Context, now time.Time) error {
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('authql.PurgeThrottles'))`).Scan(&mine); err != nil || !mine {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM throttle_buckets WHERE tat <= $1`, unixNano(now)); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM throttle_buckets WHERE tat <= $1`, db.UnixNano(now)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `

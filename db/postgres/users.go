@@ -12,39 +12,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"authql/auth"
+	"authql/db"
 )
 
-const userColumns = `u.id, u.username, u.email, u.full_name, u.disabled, u.scopes, u.created_at`
-
-// userRow receives userColumns.
-type userRow struct {
-	u       auth.User
-	scopes  string
-	created int64
-}
-
-func (r *userRow) dest() []any {
-	return []any{&r.u.ID, &r.u.Username, &r.u.Email, &r.u.FullName, &r.u.Disabled, &r.scopes, &r.created}
-}
-
-func (r *userRow) user() *auth.User {
-	r.u.Scopes, r.u.CreatedAt = splitScopes(r.scopes), fromUnixNano(r.created)
-	return &r.u
-}
-
-// scanUser scans userColumns, then extra, from row.
+// scanUser scans db.UserColumns, then extra, from row.
 func scanUser(row pgx.Row, extra ...any) (*auth.User, error) {
-	var r userRow
-	if err := row.Scan(append(r.dest(), extra...)...); err != nil {
+	var r db.UserRow
+	if err := row.Scan(append(r.Dest(), extra...)...); err != nil {
 		return nil, dbError(err)
 	}
-	return r.user(), nil
-}
-
-// splitScopes reads a stored space-delimited list; never nil, so that
-// GraphQL's [String!]! gets [] for a user without scopes.
-func splitScopes(s string) []string {
-	return append([]string{}, strings.Fields(s)...)
+	return r.User(), nil
 }
 
 // CreateUser inserts u, or returns auth.ErrUsernameTaken: the unique index
@@ -54,7 +31,7 @@ func (d *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) 
 		INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
-		u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
+		u.Disabled, auth.FormatScope(u.Scopes), db.UnixNano(u.CreatedAt))
 	if errors.Is(err, errUnique) {
 		return auth.ErrUsernameTaken
 	}
@@ -75,16 +52,16 @@ func (d *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credenti
 
 func (d *DB) userBy(ctx context.Context, where, arg string) (*auth.User, auth.Credentials, error) {
 	var (
-		r userRow
+		r db.UserRow
 		c auth.Credentials
 	)
 	err := d.queryRow(ctx,
-		`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u WHERE `+where,
-		[]any{arg}, append(r.dest(), &c.Hash, &c.Version)...)
+		`SELECT `+db.UserColumns+`, u.password_hash, u.credential_version FROM users u WHERE `+where,
+		[]any{arg}, append(r.Dest(), &c.Hash, &c.Version)...)
 	if err != nil {
 		return nil, c, err
 	}
-	return r.user(), c, nil
+	return r.User(), c, nil
 }
 
 // SetPasswordHash replaces the password hash of user id, moves its
@@ -111,7 +88,7 @@ func (d *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change
 			var live bool
 			err := tx.QueryRow(ctx, `
 				SELECT revoked_at IS NULL AND expires_at > $3 FROM sessions
-				WHERE id = $1 AND user_id = $2 FOR SHARE`, keep, id, unixNano(now)).Scan(&live)
+				WHERE id = $1 AND user_id = $2 FOR SHARE`, keep, id, db.UnixNano(now)).Scan(&live)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
@@ -125,7 +102,7 @@ func (d *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change
 		}
 		_, err = tx.Exec(ctx,
 			`UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL`,
-			unixNano(now), id, keep)
+			db.UnixNano(now), id, keep)
 		return err
 	})
 }
@@ -146,7 +123,7 @@ func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now 
 	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
 		u, err = scanUser(tx.QueryRow(ctx, `
 			UPDATE users u SET disabled = $1, credential_version = credential_version + CASE WHEN $1 THEN 1 ELSE 0 END
-			WHERE id = $2 RETURNING `+userColumns, disabled, id))
+			WHERE id = $2 RETURNING `+db.UserColumns, disabled, id))
 		if err != nil || !disabled {
 			return err
 		}
@@ -161,7 +138,7 @@ func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now 
 func (d *DB) UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*auth.User, error) {
 	var u *auth.User
 	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		current, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1 FOR UPDATE`, id))
+		current, err := scanUser(tx.QueryRow(ctx, `SELECT `+db.UserColumns+` FROM users u WHERE u.id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -187,7 +164,7 @@ func (d *DB) KnownLoginAddress(ctx context.Context, key, addr string, since time
 		SELECT EXISTS (
 			SELECT 1 FROM users u JOIN login_addresses a ON a.user_id = u.id
 			WHERE u.username_key = $1 AND a.addr = $2 AND a.last_success_at >= $3)`,
-		[]any{key, addr, unixNano(since)}, &known)
+		[]any{key, addr, db.UnixNano(since)}, &known)
 	return known, err
 }
 
@@ -233,7 +210,7 @@ func (d *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.U
 	)
 	err := d.read(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx,
-			`SELECT `+userColumns+`, u.seq FROM users u WHERE u.seq > $1 ORDER BY u.seq LIMIT $2`, after, limit)
+			`SELECT `+db.UserColumns+`, u.seq FROM users u WHERE u.seq > $1 ORDER BY u.seq LIMIT $2`, after, limit)
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ import (
 // Backup never overwrites: when path exists it returns an error wrapping
 // fs.ErrExist that names the path. On any other failure it removes the
 // partial copy. Cancelling ctx interrupts the copy.
-func (db *DB) Backup(ctx context.Context, path string) error {
+func (d *DB) Backup(ctx context.Context, path string) error {
 	if path == "" {
 		return errors.New("backup: the path must name a file")
 	}
@@ -46,7 +46,7 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 		os.Remove(abs)
 		return fmt.Errorf("backup: create %s: %w", abs, err)
 	}
-	if err := db.vacuumInto(ctx, abs); err != nil {
+	if err := d.vacuumInto(ctx, abs); err != nil {
 		os.Remove(abs)
 		return fmt.Errorf("backup to %s: %w", abs, err)
 	}
@@ -62,10 +62,10 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 // are query-only, which refuses VACUUM INTO, and the writer's would hold
 // back every write until the copy ends. VACUUM INTO only reads the source,
 // in one read transaction, so it takes no write lock.
-func (db *DB) vacuumInto(ctx context.Context, abs string) error {
+func (d *DB) vacuumInto(ctx context.Context, abs string) error {
 	var seq int
 	var name, source string
-	if err := db.read.QueryRowContext(ctx, `PRAGMA database_list`).Scan(&seq, &name, &source); err != nil {
+	if err := d.read.QueryRowContext(ctx, `PRAGMA database_list`).Scan(&seq, &name, &source); err != nil {
 		return dbError(err)
 	}
 	conn, err := sql.Open("sqlite3", dsn(source, 5*time.Second, url.Values{"_txlock": {"deferred"}}))

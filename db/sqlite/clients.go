@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/db"
 )
-
-const clientColumns = `id, secret_hash, grant_types, scopes, created_at`
 
 func scanClient(row interface{ Scan(...any) error }) (*auth.Client, []byte, error) {
 	var (
@@ -24,17 +23,17 @@ func scanClient(row interface{ Scan(...any) error }) (*auth.Client, []byte, erro
 		return nil, nil, dbError(err)
 	}
 	c.Confidential, c.Registered = hash != nil, true
-	c.GrantTypes, c.Scopes, c.CreatedAt = splitScopes(grants), splitScopes(scopes), fromUnixNano(created)
+	c.GrantTypes, c.Scopes, c.CreatedAt = db.SplitList(grants), db.SplitList(scopes), db.FromUnixNano(created)
 	return &c, hash, nil
 }
 
 // CreateClient inserts c with secretHash (nil for a public client), or
 // returns auth.ErrClientExists.
-func (db *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byte) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`,
-			c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), unixNano(c.CreatedAt))
+			`INSERT INTO clients (`+db.ClientColumns+`) VALUES (?, ?, ?, ?, ?)`,
+			c.ID, secretHash, strings.Join(c.GrantTypes, " "), auth.FormatScope(c.Scopes), db.UnixNano(c.CreatedAt))
 		return err
 	})
 	if errors.Is(err, errUnique) {
@@ -44,13 +43,13 @@ func (db *DB) CreateClient(ctx context.Context, c *auth.Client, secretHash []byt
 }
 
 // ClientByID returns client id and its secret hash, or auth.ErrNotFound.
-func (db *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, error) {
-	return scanClient(db.queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+func (d *DB) ClientByID(ctx context.Context, id string) (*auth.Client, []byte, error) {
+	return scanClient(d.queryRow(ctx, `SELECT `+db.ClientColumns+` FROM clients WHERE id = ?`, id))
 }
 
 // Clients returns every client by id.
-func (db *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
-	rows, err := db.query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+func (d *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
+	rows, err := d.query(ctx, `SELECT `+db.ClientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, dbError(err)
 	}
@@ -68,21 +67,21 @@ func (db *DB) Clients(ctx context.Context) ([]*auth.Client, error) {
 
 // DeleteClient deletes client id and revokes its live sessions at now, or
 // returns auth.ErrNotFound.
-func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		if err := updateOne(ctx, tx, `DELETE FROM clients WHERE id = ?`, id); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx,
-			`UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`, unixNano(now), id)
+			`UPDATE sessions SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`, db.UnixNano(now), id)
 		return err
 	})
 }
 
 // Scopes returns the distinct scopes granted to users or allowed to
 // clients, sorted.
-func (db *DB) Scopes(ctx context.Context) ([]string, error) {
-	rows, err := db.query(ctx,
+func (d *DB) Scopes(ctx context.Context) ([]string, error) {
+	rows, err := d.query(ctx,
 		`SELECT scopes FROM users WHERE scopes <> '' UNION SELECT scopes FROM clients WHERE scopes <> ''`)
 	if err != nil {
 		return nil, dbError(err)

@@ -104,8 +104,8 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{write: write, writeWait: o.WriteWait, metrics: o.Metrics}
-	if err := db.migrate(ctx); err != nil {
+	d := &DB{write: write, writeWait: o.WriteWait, metrics: o.Metrics}
+	if err := d.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -124,8 +124,8 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	n := max(4, runtime.NumCPU())
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db.read = read
-	return db, nil
+	d.read = read
+	return d, nil
 }
 
 // createPrivate creates the database file at path, empty and readable by its
@@ -201,12 +201,12 @@ func dsn(path string, busyTimeout time.Duration, extra url.Values) string {
 
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
-func (db *DB) migrate(ctx context.Context) error {
+func (d *DB) migrate(ctx context.Context) error {
 	dir, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, dir,
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.write, dir,
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithGoMigrations(usernameKeysMigration()))
 	if err != nil {
@@ -227,27 +227,27 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // Close closes both pools.
-func (db *DB) Close() error {
+func (d *DB) Close() error {
 	errs := []error{}
-	db.stmts.Range(func(_, stmt any) bool {
+	d.stmts.Range(func(_, stmt any) bool {
 		errs = append(errs, stmt.(*sql.Stmt).Close())
 		return true
 	})
-	return errors.Join(append(errs, db.read.Close(), db.write.Close())...)
+	return errors.Join(append(errs, d.read.Close(), d.write.Close())...)
 }
 
 // readStmt returns the prepared read statement for query, preparing it on
 // first use. database/sql prepares it again on each pooled connection that
 // needs it, once.
-func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if stmt, ok := db.stmts.Load(query); ok {
+func (d *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := d.stmts.Load(query); ok {
 		return stmt.(*sql.Stmt), nil
 	}
-	stmt, err := db.read.PrepareContext(ctx, query)
+	stmt, err := d.read.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, dbError(err)
 	}
-	if prev, loaded := db.stmts.LoadOrStore(query, stmt); loaded {
+	if prev, loaded := d.stmts.LoadOrStore(query, stmt); loaded {
 		stmt.Close()
 		return prev.(*sql.Stmt), nil
 	}
@@ -258,9 +258,9 @@ func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // cancellation of ctx: they are short (an indexed lookup, a page of users,
 // one user's sessions), and cancelling one midway would only turn a client
 // that hung up into an internal error.
-func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+func (d *DB) queryRow(ctx context.Context, query string, args ...any) rowScanner {
 	ctx = context.WithoutCancel(ctx)
-	stmt, err := db.readStmt(ctx, query)
+	stmt, err := d.readStmt(ctx, query)
 	if err != nil {
 		return errRow{err}
 	}
@@ -268,9 +268,9 @@ func (db *DB) queryRow(ctx context.Context, query string, args ...any) rowScanne
 }
 
 // query runs a read query, ignoring the cancellation of ctx as queryRow does.
-func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = context.WithoutCancel(ctx)
-	stmt, err := db.readStmt(ctx, query)
+	stmt, err := d.readStmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -286,17 +286,17 @@ type errRow struct{ err error }
 func (r errRow) Scan(...any) error { return r.err }
 
 // Ping checks that the database answers a query.
-func (db *DB) Ping(ctx context.Context) error {
+func (d *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.queryRow(ctx, "SELECT 1").Scan(&one)
+	return d.queryRow(ctx, "SELECT 1").Scan(&one)
 }
 
 // Secret returns the value of setting key, storing generate() first if the
 // key has none. Concurrent callers, in this process or another, all get the
 // first value stored.
-func (db *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
+func (d *DB) Secret(ctx context.Context, key string, generate func() []byte) ([]byte, error) {
 	var value []byte
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, generate())
 		if err != nil {
@@ -308,15 +308,15 @@ func (db *DB) Secret(ctx context.Context, key string, generate func() []byte) ([
 }
 
 // Setting returns the value of setting key, or auth.ErrNotFound.
-func (db *DB) Setting(ctx context.Context, key string) ([]byte, error) {
+func (d *DB) Setting(ctx context.Context, key string) ([]byte, error) {
 	var value []byte
-	err := db.queryRow(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
+	err := d.queryRow(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
 	return value, dbError(err)
 }
 
 // SetSetting stores value as setting key, replacing any value it had.
-func (db *DB) SetSetting(ctx context.Context, key string, value []byte) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) SetSetting(ctx context.Context, key string, value []byte) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			key, value)
@@ -348,14 +348,14 @@ var errUnique = errors.New("unique constraint violated")
 // fail with auth.ErrBusy past it. The wait (for the connection, then for
 // SQLite's write lock, which BEGIN IMMEDIATE takes) and the busy failures go
 // to the Observer.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	wctx, cancel := context.WithTimeout(ctx, db.writeWait)
+func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	wctx, cancel := context.WithTimeout(ctx, d.writeWait)
 	defer cancel()
 	err := func() error {
 		start := time.Now()
-		tx, err := db.write.BeginTx(wctx, nil)
-		if db.metrics != nil {
-			db.metrics.ObserveWriteWait(time.Since(start))
+		tx, err := d.write.BeginTx(wctx, nil)
+		if d.metrics != nil {
+			d.metrics.ObserveWriteWait(time.Since(start))
 		}
 		if err != nil {
 			return err
@@ -367,25 +367,12 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return tx.Commit()
 	}()
 	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
-		err = fmt.Errorf("%w: waited %v for the writer", auth.ErrBusy, db.writeWait)
+		err = fmt.Errorf("%w: waited %v for the writer", auth.ErrBusy, d.writeWait)
 	} else {
 		err = dbError(err)
 	}
-	if db.metrics != nil && errors.Is(err, auth.ErrBusy) {
-		db.metrics.ObserveWriteBusy()
+	if d.metrics != nil && errors.Is(err, auth.ErrBusy) {
+		d.metrics.ObserveWriteBusy()
 	}
 	return err
-}
-
-// Times are stored as Unix nanoseconds.
-func unixNano(t time.Time) int64 { return t.UnixNano() }
-
-func fromUnixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func fromNullUnixNano(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromUnixNano(n.Int64)
-	return &t
 }

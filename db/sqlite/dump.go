@@ -30,7 +30,7 @@ func (d *DB) Dump(ctx context.Context) (*db.Dump, error) {
 		}
 		return rows.Err()
 	}
-	err = each(`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u ORDER BY u.seq`,
+	err = each(`SELECT `+db.UserColumns+`, u.password_hash, u.credential_version FROM users u ORDER BY u.seq`,
 		func(rows *sql.Rows) error {
 			var c auth.Credentials
 			u, err := scanUser(rows, &c.Hash, &c.Version)
@@ -40,7 +40,7 @@ func (d *DB) Dump(ctx context.Context) (*db.Dump, error) {
 			return err
 		})
 	if err == nil {
-		err = each(`SELECT `+sessionColumns+` FROM sessions s ORDER BY s.created_at, s.id`, func(rows *sql.Rows) error {
+		err = each(`SELECT `+db.SessionColumns+` FROM sessions s ORDER BY s.created_at, s.id`, func(rows *sql.Rows) error {
 			s, err := scanSession(rows)
 			out.Sessions = append(out.Sessions, s)
 			return err
@@ -51,16 +51,16 @@ func (d *DB) Dump(ctx context.Context) (*db.Dump, error) {
 			var (
 				t       db.DumpRefreshToken
 				created int64
-				rotated sql.NullInt64
+				rotated *int64
 			)
 			err := rows.Scan(&t.Hash, &t.SessionID, &created, &rotated)
-			t.CreatedAt, t.RotatedAt = fromUnixNano(created), fromNullUnixNano(rotated)
+			t.CreatedAt, t.RotatedAt = db.FromUnixNano(created), db.FromNullUnixNano(rotated)
 			out.RefreshTokens = append(out.RefreshTokens, t)
 			return err
 		})
 	}
 	if err == nil {
-		err = each(`SELECT `+clientColumns+` FROM clients ORDER BY id`, func(rows *sql.Rows) error {
+		err = each(`SELECT `+db.ClientColumns+` FROM clients ORDER BY id`, func(rows *sql.Rows) error {
 			c, hash, err := scanClient(rows)
 			if err == nil {
 				out.Clients = append(out.Clients, db.DumpClient{Client: *c, SecretHash: hash})
@@ -75,7 +75,7 @@ func (d *DB) Dump(ctx context.Context) (*db.Dump, error) {
 				at int64
 			)
 			err := rows.Scan(&a.UserID, &a.Addr, &at)
-			a.LastSuccessAt = fromUnixNano(at)
+			a.LastSuccessAt = db.FromUnixNano(at)
 			out.LoginAddresses = append(out.LoginAddresses, a)
 			return err
 		})

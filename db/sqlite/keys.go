@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/db"
 )
 
 const signingKeyColumns = `id, algorithm, private_key, created_at, active_at, revoked_at`
 
 // SigningKeys returns every stored signing key, oldest first.
-func (db *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
-	rows, err := db.query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
+func (d *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
+	rows, err := d.query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -33,12 +34,12 @@ func scanSigningKey(row rowScanner) (*auth.SigningKey, error) {
 	var (
 		k                 auth.SigningKey
 		created, activeAt int64
-		revoked           sql.NullInt64
+		revoked           *int64
 	)
 	if err := row.Scan(&k.ID, &k.Algorithm, &k.Private, &created, &activeAt, &revoked); err != nil {
 		return nil, dbError(err)
 	}
-	k.CreatedAt, k.ActiveAt, k.RevokedAt = fromUnixNano(created), fromUnixNano(activeAt), fromNullUnixNano(revoked)
+	k.CreatedAt, k.ActiveAt, k.RevokedAt = db.FromUnixNano(created), db.FromUnixNano(activeAt), db.FromNullUnixNano(revoked)
 	return &k, nil
 }
 
@@ -46,14 +47,14 @@ func scanSigningKey(row rowScanner) (*auth.SigningKey, error) {
 // key waits, and reports whether it did (see auth.KeyStore). The check and
 // the insert are one statement in the write transaction, so two processes
 // rotating at once leave at most one key waiting.
-func (db *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Time) (bool, error) {
+func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Time) (bool, error) {
 	added := false
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
 			SELECT ?1, ?2, ?3, ?4, ?5
 			WHERE ?5 <= ?6 OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > ?6)`,
-			k.ID, k.Algorithm, k.Private, unixNano(k.CreatedAt), unixNano(k.ActiveAt), unixNano(now))
+			k.ID, k.Algorithm, k.Private, db.UnixNano(k.CreatedAt), db.UnixNano(k.ActiveAt), db.UnixNano(now))
 		if err != nil {
 			return err
 		}
@@ -66,8 +67,8 @@ func (db *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Ti
 
 // RevokeSigningKey marks key id revoked at now, or returns auth.ErrNotFound
 // for an unknown or already revoked key.
-func (db *DB) RevokeSigningKey(ctx context.Context, id string, now time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return updateOne(ctx, tx, `UPDATE signing_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, unixNano(now), id)
+func (d *DB) RevokeSigningKey(ctx context.Context, id string, now time.Time) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE signing_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, db.UnixNano(now), id)
 	})
 }

@@ -6,28 +6,16 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/db"
 )
 
-const sessionColumns = `s.id, s.user_id, s.client_id, s.user_agent, s.scopes,
-	s.created_at, s.last_used_at, s.expires_at, s.revoked_at`
-
-// scanSession scans sessionColumns and then extra from row.
+// scanSession scans db.SessionColumns and then extra from row.
 func scanSession(row interface{ Scan(...any) error }, extra ...any) (*auth.Session, error) {
-	var (
-		s                          auth.Session
-		scopes                     string
-		created, lastUsed, expires int64
-		revoked                    sql.NullInt64
-	)
-	dest := append([]any{&s.ID, &s.UserID, &s.ClientID, &s.UserAgent, &scopes,
-		&created, &lastUsed, &expires, &revoked}, extra...)
-	if err := row.Scan(dest...); err != nil {
+	var r db.SessionRow
+	if err := row.Scan(append(r.Dest(), extra...)...); err != nil {
 		return nil, dbError(err)
 	}
-	s.Scopes = splitScopes(scopes)
-	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromUnixNano(created), fromUnixNano(lastUsed), fromUnixNano(expires)
-	s.RevokedAt = fromNullUnixNano(revoked)
-	return &s, nil
+	return r.Session(), nil
 }
 
 // CreateSession inserts ns.Session and its first refresh token, and
@@ -36,9 +24,9 @@ func scanSession(row interface{ Scan(...any) error }, extra ...any) (*auth.Sessi
 // auth.ErrNotFound for a deleted user. The check and the insert share the
 // write transaction, so a password change or a disabling that commits
 // before it wins.
-func (db *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
+func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 	s := ns.Session
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		var (
 			version  int64
 			disabled bool
@@ -55,40 +43,40 @@ func (db *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			s.ID, s.UserID, s.ClientID, s.UserAgent, auth.FormatScope(s.Scopes),
-			unixNano(s.CreatedAt), unixNano(s.LastUsedAt), unixNano(s.ExpiresAt))
+			db.UnixNano(s.CreatedAt), db.UnixNano(s.LastUsedAt), db.UnixNano(s.ExpiresAt))
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
-			ns.RefreshHash, s.ID, unixNano(s.CreatedAt))
+			ns.RefreshHash, s.ID, db.UnixNano(s.CreatedAt))
 		if err != nil || ns.LoginAddr == "" {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO login_addresses (user_id, addr, last_success_at) VALUES (?, ?, ?)
 			ON CONFLICT (user_id, addr) DO UPDATE SET last_success_at = excluded.last_success_at`,
-			s.UserID, ns.LoginAddr, unixNano(s.CreatedAt))
+			s.UserID, ns.LoginAddr, db.UnixNano(s.CreatedAt))
 		return err
 	})
 }
 
-// scanSessionUser scans sessionColumns, userColumns, then extra, from row.
+// scanSessionUser scans db.SessionColumns, db.UserColumns, then extra, from row.
 func scanSessionUser(row rowScanner, extra ...any) (*auth.Session, *auth.User, error) {
-	var r userRow
-	s, err := scanSession(row, append(r.dest(), extra...)...)
+	var r db.UserRow
+	s, err := scanSession(row, append(r.Dest(), extra...)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s, r.user(), nil
+	return s, r.User(), nil
 }
 
 // Sessions returns the live sessions of user userID at now, newest first.
-func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
-	rows, err := db.query(ctx, `
-		SELECT `+sessionColumns+` FROM sessions s
+func (d *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	rows, err := d.query(ctx, `
+		SELECT `+db.SessionColumns+` FROM sessions s
 		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
-		ORDER BY s.created_at DESC, s.id`, userID, unixNano(now))
+		ORDER BY s.created_at DESC, s.id`, userID, db.UnixNano(now))
 	if err != nil {
 		return nil, dbError(err)
 	}
@@ -108,13 +96,13 @@ func (db *DB) Sessions(ctx context.Context, userID string, now time.Time) ([]*au
 // and not expired, whoever their user. It reads the partial index
 // sessions_live only. Unlike the other reads it stops when ctx ends, so
 // that a caller may bound it (a metrics scrape waits for it).
-func (db *DB) CountLiveSessions(ctx context.Context, now time.Time) (int64, error) {
-	stmt, err := db.readStmt(ctx, countLiveSessions)
+func (d *DB) CountLiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	stmt, err := d.readStmt(ctx, countLiveSessions)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
-	err = stmt.QueryRowContext(ctx, unixNano(now)).Scan(&n)
+	err = stmt.QueryRowContext(ctx, db.UnixNano(now)).Scan(&n)
 	return n, dbError(err)
 }
 
@@ -129,9 +117,9 @@ const countLiveSessions = `SELECT count(*) FROM sessions WHERE revoked_at IS NUL
 // parameter as one whose value may change the plan. Re-preparing cost more
 // than the lookup itself (BenchmarkSessionWithUser: 28 µs against 10 µs);
 // TestPerRequestReadsAreNotReprepared fails if it comes back.
-func (db *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
-	return scanSessionUser(db.queryRow(ctx, `
-		SELECT `+sessionColumns+`, `+userColumns+`
+func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *auth.User, error) {
+	return scanSessionUser(d.queryRow(ctx, `
+		SELECT `+db.SessionColumns+`, `+db.UserColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = CAST(? AS TEXT)`, id))
 }
@@ -139,10 +127,10 @@ func (db *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *a
 // RefreshToken returns the refresh token stored under hash with its session
 // and user, or auth.ErrNotFound. The hash is cast for the reason
 // SessionWithUser gives.
-func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
-	var rotated sql.NullInt64
-	s, u, err := scanSessionUser(db.queryRow(ctx, `
-		SELECT `+sessionColumns+`, `+userColumns+`, t.rotated_at
+func (d *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken, error) {
+	var rotated *int64
+	s, u, err := scanSessionUser(d.queryRow(ctx, `
+		SELECT `+db.SessionColumns+`, `+db.UserColumns+`, t.rotated_at
 		FROM refresh_tokens t
 		JOIN sessions s ON s.id = t.session_id
 		JOIN users u ON u.id = s.user_id
@@ -150,7 +138,7 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken
 	if err != nil {
 		return nil, err
 	}
-	return &auth.RefreshToken{Session: s, User: u, RotatedAt: fromNullUnixNano(rotated)}, nil
+	return &auth.RefreshToken{Session: s, User: u, RotatedAt: db.FromNullUnixNano(rotated)}, nil
 }
 
 // RotateRefreshToken replaces the refresh token parentHash by childHash if
@@ -158,9 +146,9 @@ func (db *DB) RefreshToken(ctx context.Context, hash []byte) (*auth.RefreshToken
 // whether it did; see auth.SessionStore. The write transaction holds the
 // database's write lock, so no logout or revocation commits between the
 // check and the rotation.
-func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
+func (d *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []byte, now, expiresAt time.Time) (bool, error) {
 	rotated := false
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		var (
 			sessionID string
 			live      bool
@@ -168,7 +156,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 		err := tx.QueryRowContext(ctx, `
 			SELECT s.id, s.revoked_at IS NULL AND s.expires_at > ?
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-			WHERE t.hash = ?`, unixNano(now), parentHash).Scan(&sessionID, &live)
+			WHERE t.hash = ?`, db.UnixNano(now), parentHash).Scan(&sessionID, &live)
 		if err != nil {
 			return err
 		}
@@ -176,7 +164,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 			return auth.ErrNotFound
 		}
 		res, err := tx.ExecContext(ctx,
-			`UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL`, unixNano(now), parentHash)
+			`UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL`, db.UnixNano(now), parentHash)
 		if err != nil {
 			return err
 		}
@@ -185,12 +173,12 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
-			childHash, sessionID, unixNano(now)); err != nil {
+			childHash, sessionID, db.UnixNano(now)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?`,
-			unixNano(now), unixNano(expiresAt), sessionID); err != nil {
+			db.UnixNano(now), db.UnixNano(expiresAt), sessionID); err != nil {
 			return err
 		}
 		rotated = true
@@ -201,18 +189,18 @@ func (db *DB) RotateRefreshToken(ctx context.Context, parentHash, childHash []by
 
 // RevokeSession ends the live session id of user userID, or returns
 // auth.ErrNotFound when there is none.
-func (db *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) RevokeSession(ctx context.Context, userID, id string, now time.Time) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		return updateOne(ctx, tx, `
 			UPDATE sessions SET revoked_at = ?
 			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
-			unixNano(now), id, userID, unixNano(now))
+			db.UnixNano(now), id, userID, db.UnixNano(now))
 	})
 }
 
 // RevokeSessions ends every live session of user userID.
-func (db *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		return revokeSessions(ctx, tx, userID, now)
 	})
 }
@@ -220,7 +208,7 @@ func (db *DB) RevokeSessions(ctx context.Context, userID string, now time.Time) 
 func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Time) error {
 	_, err := tx.ExecContext(ctx,
 		`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`,
-		unixNano(now), userID)
+		db.UnixNano(now), userID)
 	return err
 }
 
@@ -231,11 +219,11 @@ func revokeSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Tim
 // ended sessions, every rotated refresh token's hash (rotation extends a
 // session, so a session refreshed for months would keep them all) and
 // every address a user ever logged in from would stay forever.
-func (db *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addrsBefore time.Time) (int64, error) {
+func (d *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, addrsBefore time.Time) (int64, error) {
 	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1`, unixNano(endedBefore))
+			`DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1`, db.UnixNano(endedBefore))
 		if err != nil {
 			return err
 		}
@@ -243,11 +231,11 @@ func (db *DB) PurgeSessions(ctx context.Context, endedBefore, rotatedBefore, add
 			return err
 		}
 		if _, err = tx.ExecContext(ctx,
-			`DELETE FROM refresh_tokens WHERE rotated_at < ?`, unixNano(rotatedBefore)); err != nil {
+			`DELETE FROM refresh_tokens WHERE rotated_at < ?`, db.UnixNano(rotatedBefore)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
-			`DELETE FROM login_addresses WHERE last_success_at < ?`, unixNano(addrsBefore))
+			`DELETE FROM login_addresses WHERE last_success_at < ?`, db.UnixNano(addrsBefore))
 		return err
 	})
 	return n, err

@@ -10,50 +10,27 @@ import (
 	"time"
 
 	"authql/auth"
+	"authql/db"
 )
 
-const userColumns = `u.id, u.username, u.email, u.full_name, u.disabled, u.scopes, u.created_at`
-
-// userRow receives userColumns.
-type userRow struct {
-	u       auth.User
-	scopes  string
-	created int64
-}
-
-func (r *userRow) dest() []any {
-	return []any{&r.u.ID, &r.u.Username, &r.u.Email, &r.u.FullName, &r.u.Disabled, &r.scopes, &r.created}
-}
-
-func (r *userRow) user() *auth.User {
-	r.u.Scopes, r.u.CreatedAt = splitScopes(r.scopes), fromUnixNano(r.created)
-	return &r.u
-}
-
-// scanUser scans userColumns, then extra, from row.
+// scanUser scans db.UserColumns, then extra, from row.
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (*auth.User, error) {
-	var r userRow
-	if err := row.Scan(append(r.dest(), extra...)...); err != nil {
+	var r db.UserRow
+	if err := row.Scan(append(r.Dest(), extra...)...); err != nil {
 		return nil, dbError(err)
 	}
-	return r.user(), nil
-}
-
-// splitScopes reads a stored space-delimited scope list; never nil, so that
-// GraphQL's [String!]! gets [] for a user without scopes.
-func splitScopes(s string) []string {
-	return append([]string{}, strings.Fields(s)...)
+	return r.User(), nil
 }
 
 // CreateUser inserts u. It returns auth.ErrUsernameTaken when the username's
 // key is taken.
-func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO users (id, username, username_key, email, full_name, password_hash, disabled, scopes, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, auth.UsernameKey(u.Username), u.Email, u.FullName, passwordHash,
-			u.Disabled, auth.FormatScope(u.Scopes), unixNano(u.CreatedAt))
+			u.Disabled, auth.FormatScope(u.Scopes), db.UnixNano(u.CreatedAt))
 		return err
 	})
 	if errors.Is(err, errUnique) {
@@ -64,20 +41,20 @@ func (db *DB) CreateUser(ctx context.Context, u *auth.User, passwordHash []byte)
 
 // UserByUsername returns the user with username key key and its
 // credentials, or auth.ErrNotFound.
-func (db *DB) UserByUsername(ctx context.Context, key string) (*auth.User, auth.Credentials, error) {
+func (d *DB) UserByUsername(ctx context.Context, key string) (*auth.User, auth.Credentials, error) {
 	var c auth.Credentials
-	row := db.queryRow(ctx,
-		`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.username_key = ?`, key)
+	row := d.queryRow(ctx,
+		`SELECT `+db.UserColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.username_key = ?`, key)
 	u, err := scanUser(row, &c.Hash, &c.Version)
 	return u, c, err
 }
 
 // UserByID returns the user with id and its credentials, or
 // auth.ErrNotFound.
-func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credentials, error) {
+func (d *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credentials, error) {
 	var c auth.Credentials
-	row := db.queryRow(ctx,
-		`SELECT `+userColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.id = ?`, id)
+	row := d.queryRow(ctx,
+		`SELECT `+db.UserColumns+`, u.password_hash, u.credential_version FROM users u WHERE u.id = ?`, id)
 	u, err := scanUser(row, &c.Hash, &c.Version)
 	return u, c, err
 }
@@ -85,9 +62,9 @@ func (db *DB) UserByID(ctx context.Context, id string) (*auth.User, auth.Credent
 // SetPasswordHash replaces the password hash of user id, moves its
 // credential version on and revokes its live sessions but the kept one, if
 // change (when set) still holds: see auth.UserStore.
-func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change *auth.PasswordChange, now time.Time) error {
+func (d *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, change *auth.PasswordChange, now time.Time) error {
 	keep := ""
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		if change != nil {
 			keep = change.KeepSession
 			var exists, current bool
@@ -96,7 +73,7 @@ func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, chang
 					SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id
 					WHERE u.id = ?1 AND u.credential_version = ?2 AND u.disabled = 0
 					AND s.id = ?3 AND s.revoked_at IS NULL AND s.expires_at > ?4)`,
-				id, change.Version, keep, unixNano(now)).Scan(&exists, &current)
+				id, change.Version, keep, db.UnixNano(now)).Scan(&exists, &current)
 			if err != nil {
 				return err
 			}
@@ -114,16 +91,16 @@ func (db *DB) SetPasswordHash(ctx context.Context, id string, hash []byte, chang
 		_, err := tx.ExecContext(ctx, `
 			UPDATE sessions SET revoked_at = ?
 			WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
-			unixNano(now), id, keep)
+			db.UnixNano(now), id, keep)
 		return err
 	})
 }
 
 // UpgradePasswordHash replaces the password hash of user id if its
 // credential version is still version, and reports whether it did.
-func (db *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error) {
+func (d *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error) {
 	upgraded := false
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE users SET password_hash = ? WHERE id = ? AND credential_version = ?`, hash, id, version)
 		if err != nil {
@@ -139,9 +116,9 @@ func (db *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, v
 // SetUserDisabled sets the disabled flag of user id; disabling revokes its
 // live sessions at now and moves its credential version on. It returns the
 // user or auth.ErrNotFound.
-func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
+func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
 	var u *auth.User
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		if err := updateOne(ctx, tx,
 			`UPDATE users SET disabled = ?1, credential_version = credential_version + ?1 WHERE id = ?2`,
 			disabled, id); err != nil {
@@ -153,7 +130,7 @@ func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now
 			}
 		}
 		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+db.UserColumns+` FROM users u WHERE u.id = ?`, id))
 		return err
 	})
 	return u, err
@@ -162,10 +139,10 @@ func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now
 // UpdateUserScopes replaces the scopes of user id by what update makes of
 // them, in one write transaction, and returns the user, or
 // auth.ErrNotFound.
-func (db *DB) UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*auth.User, error) {
+func (d *DB) UpdateUserScopes(ctx context.Context, id string, update func(current []string) ([]string, error)) (*auth.User, error) {
 	var u *auth.User
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		current, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		current, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+db.UserColumns+` FROM users u WHERE u.id = ?`, id))
 		if err != nil {
 			return err
 		}
@@ -185,40 +162,40 @@ func (db *DB) UpdateUserScopes(ctx context.Context, id string, update func(curre
 
 // KnownLoginAddress reports whether the user with username key key logged
 // in from addr at or after since.
-func (db *DB) KnownLoginAddress(ctx context.Context, key, addr string, since time.Time) (bool, error) {
+func (d *DB) KnownLoginAddress(ctx context.Context, key, addr string, since time.Time) (bool, error) {
 	var known bool
-	err := db.queryRow(ctx, `
+	err := d.queryRow(ctx, `
 		SELECT EXISTS (
 			SELECT 1 FROM users u JOIN login_addresses a ON a.user_id = u.id
 			WHERE u.username_key = CAST(? AS TEXT) AND a.addr = CAST(? AS TEXT) AND a.last_success_at >= ?)`,
-		key, addr, unixNano(since)).Scan(&known)
+		key, addr, db.UnixNano(since)).Scan(&known)
 	return known, dbError(err)
 }
 
 // MaxPasswordCost returns the highest bcrypt cost among the stored password
 // hashes and client secret hashes, or 0 without any. It reads every row:
 // call it at start and now and then, not per request.
-func (db *DB) MaxPasswordCost(ctx context.Context) (int, error) {
+func (d *DB) MaxPasswordCost(ctx context.Context) (int, error) {
 	// A bcrypt hash is $2a$NN$…: the cost is its 5th and 6th characters.
-	var cost sql.NullInt64
-	err := db.queryRow(ctx, `
-		SELECT MAX(CAST(substr(CAST(h AS TEXT), 5, 2) AS INTEGER)) FROM (
+	var cost int
+	err := d.queryRow(ctx, `
+		SELECT coalesce(MAX(CAST(substr(CAST(h AS TEXT), 5, 2) AS INTEGER)), 0) FROM (
 			SELECT password_hash AS h FROM users
 			UNION ALL SELECT secret_hash FROM clients WHERE secret_hash IS NOT NULL)`).Scan(&cost)
-	return int(cost.Int64), dbError(err)
+	return cost, dbError(err)
 }
 
 // DeleteUser deletes user id with its sessions and refresh tokens, or
 // returns auth.ErrNotFound.
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (d *DB) DeleteUser(ctx context.Context, id string) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		return updateOne(ctx, tx, `DELETE FROM users WHERE id = ?`, id)
 	})
 }
 
 // ListUsers returns up to limit users after cursor in creation order, and
 // the cursor of each. A cursor is the user's row number, opaque to clients.
-func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.User, []string, error) {
+func (d *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.User, []string, error) {
 	var after int64
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -229,8 +206,8 @@ func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.
 			return nil, nil, auth.ErrBadCursor
 		}
 	}
-	rows, err := db.query(ctx,
-		`SELECT `+userColumns+`, u.seq FROM users u WHERE u.seq > ? ORDER BY u.seq LIMIT ?`, after, limit)
+	rows, err := d.query(ctx,
+		`SELECT `+db.UserColumns+`, u.seq FROM users u WHERE u.seq > ? ORDER BY u.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, nil, dbError(err)
 	}
