@@ -59,6 +59,9 @@ type DB struct {
 	// stmts caches prepared read statements by query text: preparing costs
 	// as much as running the queries that run on every request.
 	stmts sync.Map // string -> *sql.Stmt
+	// cache answers SessionWithUser while nothing has committed; nil
+	// when the wal-index cannot be read (every request reads).
+	cache *sessionCache
 }
 
 var _ db.Database = (*DB)(nil)
@@ -125,6 +128,12 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	d.read = read
+	// The session cache needs the wal-index of a WAL database; in any
+	// other mode, or without a -shm file to map, every request reads.
+	var mode string
+	if err := read.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err == nil && mode == "wal" {
+		d.cache = newSessionCache(path)
+	}
 	return d, nil
 }
 
@@ -226,8 +235,9 @@ func (d *DB) migrate(ctx context.Context) error {
 	return fmt.Errorf("migrate: %w", err)
 }
 
-// Close closes both pools.
+// Close closes both pools, and stops the session cache.
 func (d *DB) Close() error {
+	d.cache.close()
 	errs := []error{}
 	d.stmts.Range(func(_, stmt any) bool {
 		errs = append(errs, stmt.(*sql.Stmt).Close())

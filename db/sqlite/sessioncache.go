@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"authql/auth"
+)
+
+// sessionCache keeps the answers of SessionWithUser, the read behind every
+// authenticated request, each stamped with the wal-index header that was
+// current before the read that produced it began. An answer is served only
+// while the header is still that stamp: no transaction has committed since,
+// in this process or another (the CLI), so the answer is what the read
+// would return now. Any commit changes the header and turns every answer
+// stale at once; the next request for a session reads it again. Any doubt
+// about the header (see readWALStamp), or a -shm file that is no longer
+// the one mapped, means a read.
+type sessionCache struct {
+	mem []byte // the mapped wal-index header
+	shm string // its path
+	dev uint64 // and identity
+	ino uint64
+	// off is set when the database closes, or once the -shm file at shm
+	// is found to be another file than the one mapped: from then on every
+	// request reads.
+	off atomic.Bool
+	// checked is when (Unix ns) the file's identity was last checked.
+	checked atomic.Int64
+
+	mu      sync.RWMutex
+	entries map[string]*cachedSession
+	bytes   int
+
+	hits, misses atomic.Int64
+	// beforeRead, when set (tests), runs between reading the stamp and
+	// reading the row.
+	beforeRead func()
+	// readStamp reads the header; tests replace it to simulate doubt.
+	readStamp func(mem []byte) (walStamp, bool)
+}
+
+type cachedSession struct {
+	stamp   walStamp
+	session auth.Session
+	user    auth.User
+}
+
+// maxSessionCacheBytes bounds the cache. Only requests with a valid access
+// token reach it, one entry per session.
+const maxSessionCacheBytes = 8 << 20
+
+// replacedCheckInterval is how often the -shm file's identity is checked:
+// a file replaced under a running server (a restore done without stopping
+// it) stops the cache within this long.
+const replacedCheckInterval = 100 * time.Millisecond
+
+// newSessionCache maps the wal-index of the database at path, or returns
+// nil when it cannot (then every request reads).
+func newSessionCache(path string) *sessionCache {
+	shm := path + "-shm"
+	mem, dev, ino, err := mapWALIndex(shm)
+	if err != nil {
+		return nil
+	}
+	return &sessionCache{mem: mem, shm: shm, dev: dev, ino: ino,
+		entries: map[string]*cachedSession{}, readStamp: readWALStamp}
+}
+
+// stamp returns the current header, or false when it cannot be trusted.
+func (c *sessionCache) stamp() (walStamp, bool) {
+	if c == nil || c.off.Load() {
+		return walStamp{}, false
+	}
+	if now := time.Now().UnixNano(); now-c.checked.Load() > int64(replacedCheckInterval) {
+		c.checked.Store(now)
+		if dev, ino, err := fileID(c.shm); err != nil || dev != c.dev || ino != c.ino {
+			c.off.Store(true)
+			return walStamp{}, false
+		}
+	}
+	return c.readStamp(c.mem)
+}
+
+// get returns copies of the answer for session id if it was read at stamp.
+func (c *sessionCache) get(id string, stamp walStamp) (*auth.Session, *auth.User, bool) {
+	c.mu.RLock()
+	e := c.entries[id]
+	c.mu.RUnlock()
+	if e == nil || e.stamp != stamp {
+		c.misses.Add(1)
+		return nil, nil, false
+	}
+	c.hits.Add(1)
+	s, u := e.session, e.user
+	return &s, &u, true
+}
+
+// put keeps the answer for session id, read after stamp was current.
+func (c *sessionCache) put(id string, stamp walStamp, s *auth.Session, u *auth.User) {
+	e := &cachedSession{stamp: stamp, session: *s, user: *u}
+	size := entryBytes(e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.entries[id]; old != nil {
+		c.bytes -= entryBytes(old)
+	}
+	if c.bytes+size > maxSessionCacheBytes {
+		// Every entry older than this stamp is stale anyway; past the
+		// bound with fresh ones, start over.
+		for k, old := range c.entries {
+			if old.stamp != stamp {
+				c.bytes -= entryBytes(old)
+				delete(c.entries, k)
+			}
+		}
+		if c.bytes+size > maxSessionCacheBytes {
+			clear(c.entries)
+			c.bytes = 0
+		}
+	}
+	c.entries[id] = e
+	c.bytes += size
+}
+
+// entryBytes estimates what an entry holds: the map slot, the entry, and
+// the strings it points to.
+func entryBytes(e *cachedSession) int {
+	n := 512 + 2*len(e.session.ID) + len(e.session.UserID) + len(e.session.ClientID) + len(e.session.UserAgent)
+	n += len(e.user.ID) + len(e.user.Username) + len(e.user.Email) + len(e.user.FullName)
+	for _, s := range e.session.Scopes {
+		n += 16 + len(s)
+	}
+	for _, s := range e.user.Scopes {
+		n += 16 + len(s)
+	}
+	return n
+}
+
+// close turns the cache off. The mapping itself (one page) stays until the
+// process exits: unmapping it under a request still reading the header
+// would fault.
+func (c *sessionCache) close() {
+	if c != nil {
+		c.off.Store(true)
+	}
+}
+
+// SessionCacheStats returns how many SessionWithUser calls the session
+// cache answered and how many read the database while it was on; both stay
+// 0 when the wal-index cannot be read.
+func (d *DB) SessionCacheStats() (hits, misses int64) {
+	if d.cache == nil {
+		return 0, 0
+	}
+	return d.cache.hits.Load(), d.cache.misses.Load()
+}

@@ -1,0 +1,43 @@
+//go:build unix
+
+package sqlite
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// mapWALIndex maps the start of the -shm file at path read-only, and
+// returns the mapping and the file's device and inode (to notice the file
+// being replaced).
+func mapWALIndex(path string) (mem []byte, dev, ino uint64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, 0, 0, err
+	}
+	// Reading a mapped page past the end of the file faults: map only a
+	// file that SQLite has grown to its first 32 KiB region.
+	if st.Size < walHeaderMapSize {
+		return nil, 0, 0, fmt.Errorf("%s holds %d bytes, not a wal-index yet", path, st.Size)
+	}
+	mem, err = syscall.Mmap(int(f.Fd()), 0, walHeaderMapSize, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return mem, uint64(st.Dev), uint64(st.Ino), nil
+}
+
+// fileID returns the device and inode of the file at path.
+func fileID(path string) (dev, ino uint64, err error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, 0, err
+	}
+	return uint64(st.Dev), uint64(st.Ino), nil
+}
