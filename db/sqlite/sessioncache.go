@@ -34,9 +34,10 @@ type sessionCache struct {
 	bytes   int
 
 	hits, misses atomic.Int64
-	// beforeRead, when set (tests), runs between reading the stamp and
-	// reading the row.
-	beforeRead func()
+	// beforeRead and afterRead, when set (tests), run between reading the
+	// stamp and reading the row, and between reading the row and keeping
+	// it.
+	beforeRead, afterRead func()
 	// readStamp reads the header; tests replace it to simulate doubt.
 	readStamp func(mem []byte) (walStamp, bool)
 }

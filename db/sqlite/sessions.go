@@ -125,6 +125,9 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (*auth.Session, *au
 	}
 	s, u, err := d.readSessionWithUser(ctx, id)
 	if trusted && err == nil {
+		if d.cache.afterRead != nil {
+			d.cache.afterRead()
+		}
 		d.cache.put(id, stamp, s, u)
 	}
 	return s, u, err
