@@ -107,7 +107,10 @@ func testFillRacingCommit(t *testing.T, ctx context.Context, pause string) {
 	}{
 		{"revoke", func(f *cacheFixture) error { return f.other.RevokeSession(ctx, f.user.ID, f.session.ID, time.Now()) },
 			func(s *auth.Session, _ *auth.User) bool { return s.RevokedAt == nil }},
-		{"disable", func(f *cacheFixture) error { _, err := f.other.SetUserDisabled(ctx, f.user.ID, true, time.Now()); return err },
+		{"disable", func(f *cacheFixture) error {
+			_, err := f.other.SetUserDisabled(ctx, f.user.ID, true, time.Now())
+			return err
+		},
 			func(_ *auth.Session, u *auth.User) bool { return !u.Disabled }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +192,7 @@ func TestWALStampFromSQLite(t *testing.T) {
 	good := make([]byte, 96)
 	copy(good, f.d.cache.mem[:96])
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(b []byte)
 	}{
 		{"copies differ", func(b []byte) { b[48+8]++ }},
