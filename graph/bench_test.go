@@ -8,7 +8,9 @@ import (
 )
 
 // BenchmarkQuery compares an authenticated { me { id username } } with an
-// anonymous { __typename } through the whole handler, in process. The load
+// anonymous { __typename } through the whole handler, in process; an
+// authenticated { __typename } between them splits the difference into the
+// bearer check and resolving me. The load
 // benchmark (go run ./loadbench) measures the real binary over loopback.
 func BenchmarkQuery(b *testing.B) {
 	ts := newTestServer(b)
@@ -16,6 +18,7 @@ func BenchmarkQuery(b *testing.B) {
 	token := ts.login("alice", alicePassword).AccessToken
 	for _, bc := range []struct{ name, token, query string }{
 		{"anonymous", "", `{"query":"{ __typename }"}`},
+		{"authenticated", token, `{"query":"{ __typename }"}`},
 		{"me", token, `{"query":"{ me { id username } }"}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -235,15 +235,15 @@ func (d *DB) migrate(ctx context.Context) error {
 	return fmt.Errorf("migrate: %w", err)
 }
 
-// Close closes both pools, and stops the session cache.
+// Close closes both pools, then lets go of the session cache's wal-index.
 func (d *DB) Close() error {
-	d.cache.close()
+	d.cache.stop()
 	errs := []error{}
 	d.stmts.Range(func(_, stmt any) bool {
 		errs = append(errs, stmt.(*sql.Stmt).Close())
 		return true
 	})
-	return errors.Join(append(errs, d.read.Close(), d.write.Close())...)
+	return errors.Join(append(errs, d.read.Close(), d.write.Close(), d.cache.close())...)
 }
 
 // readStmt returns the prepared read statement for query, preparing it on

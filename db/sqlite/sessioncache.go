@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,9 @@ import (
 // about the header (see readWALStamp), or a -shm file that is no longer
 // the one mapped, means a read.
 type sessionCache struct {
-	mem []byte // the mapped wal-index header
-	shm string // its path
-	dev uint64 // and identity
-	ino uint64
+	index *walIndexFile
+	mem   []byte // index.mem
+	shm   string // its path
 	// off is set when the database closes, or once the -shm file at shm
 	// is found to be another file than the one mapped: from then on every
 	// request reads.
@@ -61,11 +61,11 @@ const replacedCheckInterval = 100 * time.Millisecond
 // nil when it cannot (then every request reads).
 func newSessionCache(path string) *sessionCache {
 	shm := path + "-shm"
-	mem, dev, ino, err := mapWALIndex(shm)
+	index, err := openWALIndex(shm)
 	if err != nil {
 		return nil
 	}
-	return &sessionCache{mem: mem, shm: shm, dev: dev, ino: ino,
+	return &sessionCache{index: index, mem: index.mem, shm: shm,
 		entries: map[string]*cachedSession{}, readStamp: readWALStamp}
 }
 
@@ -76,7 +76,7 @@ func (c *sessionCache) stamp() (walStamp, bool) {
 	}
 	if now := time.Now().UnixNano(); now-c.checked.Load() > int64(replacedCheckInterval) {
 		c.checked.Store(now)
-		if dev, ino, err := fileID(c.shm); err != nil || dev != c.dev || ino != c.ino {
+		if dev, ino, err := fileID(c.shm); err != nil || dev != c.index.dev || ino != c.index.ino {
 			c.off.Store(true)
 			return walStamp{}, false
 		}
@@ -139,13 +139,77 @@ func entryBytes(e *cachedSession) int {
 	return n
 }
 
-// close turns the cache off. The mapping itself (one page) stays until the
-// process exits: unmapping it under a request still reading the header
-// would fault.
-func (c *sessionCache) close() {
+// stop turns the cache off: every request reads.
+func (c *sessionCache) stop() {
 	if c != nil {
 		c.off.Store(true)
 	}
+}
+
+// close lets go of the wal-index, once the database's connections are
+// closed.
+func (c *sessionCache) close() error {
+	if c == nil {
+		return nil
+	}
+	return c.index.release()
+}
+
+// walIndexFile is a -shm file mapped in this process, shared by every DB
+// open on its database.
+type walIndexFile struct {
+	// f stays open while any DB of this process has the database open:
+	// closing any descriptor of a file drops every POSIX lock this
+	// process holds on it, SQLite's lock on the -shm included, and
+	// without that lock another process (the CLI) takes itself for the
+	// only user and rebuilds the wal-index under this one.
+	f        *os.File
+	mem      []byte
+	dev, ino uint64
+	refs     int
+}
+
+// walIndexes are the -shm files mapped in this process, by device and
+// inode.
+var walIndexes = struct {
+	sync.Mutex
+	files map[[2]uint64]*walIndexFile
+}{files: map[[2]uint64]*walIndexFile{}}
+
+// openWALIndex returns the -shm file at path, mapped, sharing it with the
+// DBs of this process that have it already.
+func openWALIndex(path string) (*walIndexFile, error) {
+	dev, ino, err := fileID(path)
+	if err != nil {
+		return nil, err
+	}
+	walIndexes.Lock()
+	defer walIndexes.Unlock()
+	if w := walIndexes.files[[2]uint64{dev, ino}]; w != nil {
+		w.refs++
+		return w, nil
+	}
+	f, mem, dev, ino, err := mapWALIndex(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &walIndexFile{f: f, mem: mem, dev: dev, ino: ino, refs: 1}
+	walIndexes.files[[2]uint64{dev, ino}] = w
+	return w, nil
+}
+
+// release lets go of w; the last DB to let go closes the file, after its
+// own connections are closed. The mapping (one page) stays until the
+// process exits: unmapping it under a request still reading the header
+// would fault.
+func (w *walIndexFile) release() error {
+	walIndexes.Lock()
+	defer walIndexes.Unlock()
+	if w.refs--; w.refs > 0 {
+		return nil
+	}
+	delete(walIndexes.files, [2]uint64{w.dev, w.ino})
+	return w.f.Close()
 }
 
 // SessionCacheStats returns how many SessionWithUser calls the session

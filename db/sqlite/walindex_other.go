@@ -2,7 +2,10 @@
 
 package sqlite
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 var errNoMmap = errors.New("the wal-index is read only on Unix")
 
