@@ -31,6 +31,18 @@
 // $AUTHQL_TEST_POSTGRES), on which it creates a database per configuration
 // and drops it at the end. -pool sets each instance's pool_max_conns.
 //
+// With -peer URL, it also measures the FastAPI peer served at URL: the code
+// of FastAPI's tutorial on OAuth2 with JWT tokens, loadbench/fastapi/app.py,
+// whose comment tells how to install and serve it. First it gets a token
+// from URL/token as the tutorial's user johndoe; last, once authql's
+// servers and PostgreSQL are stopped, it drives GET URL/users/me/ with it,
+// at the concurrency (-c) and for the length (-duration) of authql's me
+// phase, and prints its requests/s, p50 and p99 and the ratio of authql's
+// me requests/s on SQLite to the peer's. -peer-only measures the peer
+// alone. The README's figure comes from
+//
+//	go run ./loadbench -postgres=false -peer http://127.0.0.1:8000
+//
 // Run it from the repository root: go run ./loadbench
 package main
 
@@ -82,19 +94,60 @@ func run() error {
 			"(default $"+pgtest.EnvURL+"; if empty too, a throwaway cluster)")
 	poolSize := flag.Int("pool", 0, "pool_max_conns of each PostgreSQL instance (0: pgx's default, the larger of 4 and the CPUs)")
 	pgLogins := flag.Bool("pg-logins", false, "also run the /token and login storm phases on PostgreSQL (adds about 70s at the default duration)")
+	peerURL := flag.String("peer", "", "`URL` of the FastAPI peer (loadbench/fastapi/app.py served by uvicorn, e.g. http://127.0.0.1:8000): "+
+		"last, drive its GET /users/me/ as authql's me and compare their requests/s")
+	peerOnly := flag.Bool("peer-only", false, "measure only the FastAPI peer at -peer, not authql")
 	flag.Parse()
 	if *databaseURL == "" { // not the flag's default, which -h would show, password and all
 		*databaseURL = os.Getenv(pgtest.EnvURL)
 	}
+	if *peerOnly && *peerURL == "" {
+		return errors.New("-peer-only needs -peer")
+	}
 
+	r := &runner{duration: *duration, concurrency: *concurrency, cost: *cost}
+	var fastapi *peer
+	if *peerURL != "" {
+		// Before authql's phases, so that a peer not running fails the run
+		// at once.
+		var err error
+		if fastapi, err = newPeer(*peerURL); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("authql loadbench: %s, %d CPUs, GOMAXPROCS %d, bcrypt cost %d, %v phases\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), *cost, *duration)
+	var results []*result
+	if !*peerOnly {
+		var err error
+		if results, err = r.authql(*withPG, *databaseURL, *poolSize, *pgLogins); err != nil {
+			return err
+		}
+	}
+	if fastapi != nil {
+		var me *stats // authql's on SQLite
+		if len(results) > 0 {
+			me = &results[0].me
+		}
+		r.measurePeer(fastapi, me)
+	}
+	if len(results) > 1 {
+		summarize(results)
+	}
+	return nil
+}
+
+// authql measures authql on SQLite and, if withPG, on PostgreSQL with one
+// instance and with two, and returns the results in that order.
+func (r *runner) authql(withPG bool, databaseURL string, poolSize int, pgLogins bool) ([]*result, error) {
 	dir, err := os.MkdirTemp("", "authql-loadbench")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	r := &runner{dir: dir, bin: filepath.Join(dir, "authql"), duration: *duration, concurrency: *concurrency, cost: *cost}
+	r.dir, r.bin = dir, filepath.Join(dir, "authql")
 	if out, err := exec.Command("go", "build", "-o", r.bin, ".").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+		return nil, fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	// The database is each configuration's to choose. Every client of the
 	// benchmark comes from 127.0.0.1: the per-address limits, meant for
@@ -104,59 +157,56 @@ func run() error {
 			r.env = append(r.env, kv)
 		}
 	}
-	r.env = append(r.env, fmt.Sprintf("BCRYPT_COST=%d", *cost), "SIGNUP_ADDR_LIMIT=100000/1s", "LOGIN_ADDR_LIMIT=100000/1s")
+	r.env = append(r.env, fmt.Sprintf("BCRYPT_COST=%d", r.cost), "SIGNUP_ADDR_LIMIT=100000/1s", "LOGIN_ADDR_LIMIT=100000/1s")
 
 	// The cluster starts first, so that a PostgreSQL that cannot start fails
 	// the run at once; idle, it takes no CPU from the SQLite phases.
 	var cluster *pgtest.Cluster
-	if *withPG {
-		if *databaseURL != "" {
-			cluster, err = pgtest.Existing(*databaseURL)
+	if withPG {
+		if databaseURL != "" {
+			cluster, err = pgtest.Existing(databaseURL)
 		} else {
 			cluster, err = pgtest.Start()
 		}
 		if err != nil {
-			return fmt.Errorf("PostgreSQL: %w (or run with -postgres=false)", err)
+			return nil, fmt.Errorf("PostgreSQL: %w (or run with -postgres=false)", err)
 		}
 		defer cluster.Stop()
 	}
 
-	fmt.Printf("authql loadbench: %s, %d CPUs, GOMAXPROCS %d, bcrypt cost %d, %v phases\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOMAXPROCS(0), *cost, *duration)
 	results := []*result{}
 	res, err := r.measure(setup{name: "SQLite", key: "sqlite", instances: 1, logins: true,
 		env: []string{"DB_PATH=" + filepath.Join(dir, "authql.db")}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	results = append(results, res)
 	if cluster == nil {
-		return nil
+		return results, nil
 	}
 	for _, n := range []int{1, 2} {
 		// Each configuration gets a database of its own, as empty as SQLite's.
 		name := fmt.Sprintf("authql_loadbench_%d_%d", os.Getpid(), n)
 		dbURL, err := cluster.CreateDatabase(context.Background(), name)
 		if err != nil {
-			return fmt.Errorf("PostgreSQL: creating database %s: %w", name, err)
+			return nil, fmt.Errorf("PostgreSQL: creating database %s: %w", name, err)
 		}
-		if *databaseURL != "" { // a throwaway cluster goes whole
+		if databaseURL != "" { // a throwaway cluster goes whole
 			defer cluster.DropDatabase(context.Background(), name)
 		}
-		serverURL, pool, err := poolURL(dbURL, *poolSize)
+		serverURL, pool, err := poolURL(dbURL, poolSize)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res, err := r.measure(setup{name: fmt.Sprintf("PostgreSQL ×%d", n), key: fmt.Sprintf("pg%d", n),
-			instances: n, dbURL: dbURL, pool: pool, logins: *pgLogins,
+			instances: n, dbURL: dbURL, pool: pool, logins: pgLogins,
 			env: []string{"DATABASE_URL=" + serverURL, "KEY_ENCRYPTION_KEY=" + kek}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, res)
 	}
-	summarize(results)
-	return nil
+	return results, nil
 }
 
 // kek is the KEY_ENCRYPTION_KEY that PostgreSQL requires.
@@ -226,9 +276,7 @@ func (r *runner) measure(s setup) (*result, error) {
 		}
 		servers = append(servers, srv)
 	}
-	b := &bench{client: &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, DisableCompression: true,
-	}}}
+	b := &bench{client: newClient()}
 	defer b.client.CloseIdleConnections()
 	for _, srv := range servers {
 		b.bases = append(b.bases, srv.base)
@@ -240,7 +288,7 @@ func (r *runner) measure(s setup) (*result, error) {
 	if err := b.signup(users); err != nil {
 		return nil, err
 	}
-	token, err := b.login("bench0")
+	token, err := b.login(loginForm("bench0"))
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +365,62 @@ func (r *runner) measure(s setup) (*result, error) {
 	}
 	fmt.Printf("\nserver peak RSS: %s (target <= 64 MiB each)\n", strings.Join(rss, ", "))
 	return &result{setup: s, me: meStats, conns: sampler}, nil
+}
+
+// peer is the FastAPI peer, loadbench/fastapi/app.py, at base.
+type peer struct {
+	base    string
+	b       *bench
+	usersMe request // GET /users/me/ as the tutorial's user johndoe
+}
+
+// newPeer gets a token from the peer at base and checks that /users/me/
+// takes it.
+func newPeer(base string) (*peer, error) {
+	base = strings.TrimSuffix(base, "/")
+	p := &peer{base: base, b: &bench{client: newClient(), bases: []string{base}}}
+	defer p.b.client.CloseIdleConnections() // idle until measured
+	token, err := p.b.login(url.Values{"username": {"johndoe"}, "password": {"secret"}}.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("FastAPI peer at %s: %w", base, err)
+	}
+	p.usersMe = func(int) error {
+		req, _ := http.NewRequest(http.MethodGet, base+"/users/me/", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := p.b.client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"username":"johndoe"`)) {
+			return fmt.Errorf("%d %s", resp.StatusCode, out)
+		}
+		return nil
+	}
+	if err := p.usersMe(0); err != nil {
+		return nil, fmt.Errorf("FastAPI peer at %s: /users/me/: %w", base, err)
+	}
+	return p, nil
+}
+
+// measurePeer drives the peer's /users/me/ at the concurrency and for the
+// length of authql's me phase, and prints the ratio of me's requests/s,
+// authql's on SQLite, to the peer's, unless me is nil.
+func (r *runner) measurePeer(p *peer, me *stats) {
+	defer p.b.client.CloseIdleConnections()
+	// Open the connections and warm the workers before measuring, as for
+	// authql.
+	drive(p.usersMe, r.concurrency, 300*time.Millisecond)
+	peerStats := drive(p.usersMe, r.concurrency, r.duration)
+
+	fmt.Printf("\n== FastAPI peer at %s: loadbench/fastapi/app.py ==\n", p.base)
+	fmt.Printf("%-34s %10s %9s %9s %7s\n", "phase", "req/s", "p50", "p99", "errors")
+	peerStats.print(fmt.Sprintf("GET /users/me/ c=%d", r.concurrency))
+	if me != nil {
+		me.print(fmt.Sprintf("authql me on SQLite c=%d (above)", r.concurrency))
+		fmt.Printf("  authql me / FastAPI /users/me/: %.1f× (target >= 4×)\n", me.rps()/peerStats.rps())
+	}
 }
 
 func (s setup) describe() string {
@@ -460,6 +564,14 @@ func (s *connSampler) String() string {
 		top.total, top.active, top.idle, mean[0], mean[1], mean[2], len(s.samples))
 }
 
+// newClient returns the client of a configuration's requests, which keeps
+// a connection alive for each of its goroutines.
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, DisableCompression: true,
+	}}
+}
+
 // bench sends requests to the instances of a configuration.
 type bench struct {
 	client *http.Client
@@ -546,8 +658,10 @@ func (b *bench) logins() request {
 	}
 }
 
-func (b *bench) login(username string) (string, error) {
-	resp, err := b.client.Post(b.bases[0]+"/token", "application/x-www-form-urlencoded", strings.NewReader(loginForm(username)))
+// login posts form to the first instance's /token and returns the access
+// token it grants.
+func (b *bench) login(form string) (string, error) {
+	resp, err := b.client.Post(b.bases[0]+"/token", "application/x-www-form-urlencoded", strings.NewReader(form))
 	if err != nil {
 		return "", err
 	}
