@@ -261,3 +261,39 @@ func TestSessionCacheIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A -shm file replaced under the running process (a restore done without
+// stopping the server) turns the cache off for good: every lookup reads.
+func TestReplacedWALIndexTurnsTheCacheOff(t *testing.T) {
+	f := newCacheFixture(t)
+	f.lookup(t)
+	if _, _, hit := f.lookup(t); !hit {
+		t.Fatal("no hit before the replacement")
+	}
+	// What the check finds after a replacement: another inode at the path.
+	orig := f.d.cache.index
+	t.Cleanup(func() { f.d.cache.index = orig }) // for Close to let go of the real one
+	index := *orig
+	index.ino++
+	f.d.cache.index = &index
+	f.d.cache.checked.Store(0)
+	for range 3 {
+		if _, _, hit := f.lookup(t); hit {
+			t.Fatal("a hit after the -shm file was replaced")
+		}
+	}
+	if !f.d.cache.off.Load() {
+		t.Error("the cache is still on")
+	}
+}
+
+// Without a -shm file to map there is no cache: every lookup reads.
+func TestNoWALIndexNoCache(t *testing.T) {
+	if c := newSessionCache(filepath.Join(t.TempDir(), "missing.db")); c != nil {
+		t.Error("a cache without a -shm file")
+	}
+	var c *sessionCache
+	if _, ok := c.stamp(); ok {
+		t.Error("a nil cache trusts a stamp")
+	}
+}
