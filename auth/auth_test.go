@@ -286,7 +286,7 @@ func TestLogout(t *testing.T) {
 
 func TestSignupClosed(t *testing.T) {
 	svc, _, _ := mustService(t, func(c *auth.Config) { c.SignupClosed = true })
-	_, err := svc.Signup(context.Background(), auth.NewUser{Username: "alice", Password: "correct horse"}, "", auth.Origin{})
+	_, err := svc.Signup(context.Background(), auth.NewUser{Username: "alice", Password: "correct horse"}, auth.Origin{})
 	wantCode(t, err, auth.CodeForbidden)
 }
 

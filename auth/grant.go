@@ -97,7 +97,7 @@ func (s *Service) Login(ctx context.Context, req PasswordGrant) (_ *Grant, err e
 	if rehash {
 		s.upgradeHash(ctx, user, cred.Version, req.Password)
 	}
-	return s.openSession(ctx, user, cred.Version, scopes, clientID(req.Client), req.Origin)
+	return s.openSession(ctx, user, cred.Version, scopes, req.Client, req.Origin)
 }
 
 // upgradeHash re-hashes a password whose hash has another cost than the
@@ -116,7 +116,7 @@ func (s *Service) upgradeHash(ctx context.Context, u *User, version int64, passw
 // openSession starts a session for u, whose credentials were checked at
 // version, and issues its first tokens. The origin's client address becomes
 // one the user logged in from.
-func (s *Service) openSession(ctx context.Context, u *User, version int64, scopes []string, clientID string, origin Origin) (*Grant, error) {
+func (s *Service) openSession(ctx context.Context, u *User, version int64, scopes []string, client *Client, origin Origin) (*Grant, error) {
 	if s.refresh == nil {
 		return nil, errNoKeys
 	}
@@ -124,7 +124,7 @@ func (s *Service) openSession(ctx context.Context, u *User, version int64, scope
 	sess := &Session{
 		ID:         NewID(),
 		UserID:     u.ID,
-		ClientID:   clientID,
+		ClientID:   clientID(client),
 		UserAgent:  truncateUTF8(origin.UserAgent, maxUserAgentBytes),
 		Scopes:     scopes,
 		CreatedAt:  now,
@@ -137,9 +137,10 @@ func (s *Service) openSession(ctx context.Context, u *User, version int64, scope
 		RefreshHash:       HashToken(refresh),
 		CredentialVersion: version,
 		LoginAddr:         origin.ClientAddr,
+		ClientRegistered:  client != nil && client.Registered,
 	})
 	if errors.Is(err, ErrCredentialsChanged) || errors.Is(err, ErrNotFound) {
-		s.securityEvent(ctx, origin.ClientAddr, "login refused: the password changed or the user was disabled or deleted while it was checked",
+		s.securityEvent(ctx, origin.ClientAddr, "login refused: the password changed, the user was disabled or deleted, or the client removed, while it was checked",
 			"login_raced_credential_change", "user_id", u.ID)
 		return nil, errBadCredentials()
 	}

@@ -70,8 +70,9 @@ type UserStore interface {
 // SessionStore holds sessions and their refresh tokens.
 type SessionStore interface {
 	// CreateSession inserts a session and its first refresh token, and
-	// remembers the address of the login, if the user is enabled and its
-	// credential version is unchanged; else it returns
+	// remembers the address of the login, if the user is enabled, its
+	// credential version is unchanged and, with ClientRegistered, the
+	// session's client is still registered; else it returns
 	// ErrCredentialsChanged (or ErrNotFound for a deleted user).
 	CreateSession(ctx context.Context, ns NewSession) error
 	// SessionWithUser returns session id and its user, or ErrNotFound.
@@ -141,6 +142,12 @@ type NewSession struct {
 	// LoginAddr, when not empty, is the client address of the login, from
 	// which the user may then log in while others are throttled.
 	LoginAddr string
+	// ClientRegistered says that the login authenticated Session.ClientID
+	// as a registered client: the session opens only if the client has not
+	// been removed since (its id would then pass as an unregistered public
+	// client's, and the session would outlive the removal that ended the
+	// others).
+	ClientRegistered bool
 }
 
 // The errors a Store returns besides faults; the Service translates them

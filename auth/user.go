@@ -69,13 +69,13 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 }
 
 // Signup creates a user with no scopes and opens its first session, for
-// clientID (empty for the first-party client). It is CodeForbidden when
-// signup is closed, and returns CreateUser's errors.
+// the first-party client. It is CodeForbidden when signup is closed, and
+// returns CreateUser's errors.
 //
 // Every signup executed counts against the origin's client address, taken
 // or not, since "username is taken" tells whether an account exists: past
 // SignupAddrLimit it is CodeRateLimited.
-func (s *Service) Signup(ctx context.Context, nu NewUser, clientID string, origin Origin) (*Grant, error) {
+func (s *Service) Signup(ctx context.Context, nu NewUser, origin Origin) (*Grant, error) {
 	if s.cfg.SignupClosed {
 		return nil, Errorf(CodeForbidden, "signup is closed on this server")
 	}
@@ -94,7 +94,7 @@ func (s *Service) Signup(ctx context.Context, nu NewUser, clientID string, origi
 	if err != nil {
 		return nil, err
 	}
-	return s.openSession(ctx, u, 0, []string{}, clientID, origin)
+	return s.openSession(ctx, u, 0, []string{}, nil, origin)
 }
 
 // ChangePassword replaces the password of id's user after checking the

@@ -30,7 +30,7 @@ func (r *mutationResolver) Signup(ctx context.Context, input model.SignupInput) 
 		Password: input.Password,
 		Email:    deref(input.Email),
 		FullName: deref(input.FullName),
-	}, "", r.Origin(ctx))
+	}, r.Origin(ctx))
 	return authPayload(grant), err
 }
 

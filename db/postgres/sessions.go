@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,18 @@ func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 		}
 		if version != ns.CredentialVersion || disabled {
 			return auth.ErrCredentialsChanged
+		}
+		if ns.ClientRegistered {
+			// FOR SHARE: a removal of the client that commits first is seen
+			// here; one that comes later waits, then revokes this session.
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR SHARE`, s.ClientID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return auth.ErrCredentialsChanged
+			}
+			if err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)

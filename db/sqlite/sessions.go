@@ -39,6 +39,16 @@ func (d *DB) CreateSession(ctx context.Context, ns auth.NewSession) error {
 		if version != ns.CredentialVersion || disabled {
 			return auth.ErrCredentialsChanged
 		}
+		if ns.ClientRegistered {
+			var registered bool
+			if err := tx.QueryRowContext(ctx,
+				`SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?)`, s.ClientID).Scan(&registered); err != nil {
+				return err
+			}
+			if !registered {
+				return auth.ErrCredentialsChanged
+			}
+		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO sessions (id, user_id, client_id, user_agent, scopes, created_at, last_used_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -321,6 +321,16 @@ func testSessions(t *testing.T, open Open) {
 	err := d.CreateSession(ctx, auth.NewSession{Session: &auth.Session{ID: auth.NewID(), UserID: u.ID,
 		CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0}, RefreshHash: []byte("s"), CredentialVersion: 3})
 	wantErr(t, "a session checked against another version", err, auth.ErrCredentialsChanged)
+	err = d.CreateSession(ctx, auth.NewSession{Session: &auth.Session{ID: auth.NewID(), UserID: u.ID, ClientID: "removed",
+		CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0}, RefreshHash: []byte("t"), ClientRegistered: true})
+	wantErr(t, "a session through a client removed since the login authenticated it", err, auth.ErrCredentialsChanged)
+	if err := d.CreateClient(ctx, &auth.Client{ID: "kept", GrantTypes: auth.GrantTypes, CreatedAt: t0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateSession(ctx, auth.NewSession{Session: &auth.Session{ID: auth.NewID(), UserID: u.ID, ClientID: "kept",
+		CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0}, RefreshHash: []byte("u"), ClientRegistered: true}); err != nil {
+		t.Errorf("a session through a registered client: %v", err)
+	}
 
 	s, su, err := d.SessionWithUser(ctx, older.ID)
 	if err != nil {
