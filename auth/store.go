@@ -44,11 +44,15 @@ type UserStore interface {
 	UpgradePasswordHash(ctx context.Context, id string, hash []byte, version int64) (bool, error)
 	// SetUserDisabled disables or enables user id; disabling also revokes
 	// its sessions at now and moves its credential version on. It returns
-	// the updated user or ErrNotFound.
-	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*User, error)
+	// the updated user or ErrNotFound. check, when not nil, is called with
+	// the user as it stands, in the same transaction, so that no other
+	// change comes between the two: an error of check is returned as is,
+	// and nothing changes.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time, check func(*User) error) (*User, error)
 	// DeleteUser deletes user id with its sessions, refresh tokens and
-	// login addresses, or returns ErrNotFound.
-	DeleteUser(ctx context.Context, id string) error
+	// login addresses, or returns ErrNotFound. check is as for
+	// SetUserDisabled.
+	DeleteUser(ctx context.Context, id string, check func(*User) error) error
 	// UpdateUserScopes calls update with the scopes granted to user id and
 	// stores the scopes it returns, in one transaction, so that no other
 	// change comes between the two. An error of update is returned as is.

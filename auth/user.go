@@ -216,10 +216,11 @@ func (s *Service) ListUsers(ctx context.Context, by *Identity, first int, cursor
 // mayAdminister). Disabling ends every session of the user at once. An
 // unknown user is CodeInvalidRequest.
 func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID string, disabled bool) (*User, error) {
-	if err := s.mayAdminister(ctx, by, userID, "disable or enable"); err != nil {
+	check, err := s.mayAdminister(by, userID, "disable or enable")
+	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.SetUserDisabled(ctx, userID, disabled, s.now())
+	u, err := s.store.SetUserDisabled(ctx, userID, disabled, s.now(), check)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fieldError("id", "no user with that id")
 	}
@@ -233,10 +234,11 @@ func (s *Service) SetUserDisabled(ctx context.Context, by *Identity, userID stri
 // session of the user, so that its tokens stop working at once. An unknown
 // user is CodeInvalidRequest.
 func (s *Service) DeleteUser(ctx context.Context, by *Identity, userID string) error {
-	if err := s.mayAdminister(ctx, by, userID, "delete"); err != nil {
+	check, err := s.mayAdminister(by, userID, "delete")
+	if err != nil {
 		return err
 	}
-	err := s.store.DeleteUser(ctx, userID)
+	err = s.store.DeleteUser(ctx, userID, check)
 	if errors.Is(err, ErrNotFound) {
 		return fieldError("id", "no user with that id")
 	}
@@ -251,28 +253,26 @@ func (s *Service) DeleteUser(ctx context.Context, by *Identity, userID string) e
 // account, and may act only on users whose every scope their token
 // carries, so that re-enabling a user cannot hand out scopes the
 // administrator lacks, nor disabling shut out a stronger administrator.
-// Else it is CodeForbidden (RequiredScopes lists what the token lacks); an
-// unknown user is CodeInvalidRequest.
-func (s *Service) mayAdminister(ctx context.Context, by *Identity, userID, what string) error {
+// Else it is CodeForbidden (RequiredScopes lists what the token lacks).
+// The last rule depends on the user as it stands when the change commits:
+// it is the returned check, which the store runs in the change's own
+// transaction (nil for the Operator), so that a grant committing between
+// a check and the change cannot slip through.
+func (s *Service) mayAdminister(by *Identity, userID, what string) (check func(*User) error, err error) {
 	if err := RequireScopes(by, ScopeUsersWrite); err != nil || by.operator {
-		return err
+		return nil, err
 	}
 	if by.isUser(userID) {
-		return Errorf(CodeForbidden, "you may not %s your own account", what)
+		return nil, Errorf(CodeForbidden, "you may not %s your own account", what)
 	}
-	target, _, err := s.store.UserByID(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return fieldError("id", "no user with that id")
-	}
-	if err != nil {
-		return err
-	}
-	if missing := by.missingScopes(target.Scopes); missing != nil {
-		e := Errorf(CodeForbidden, "you may %s only users whose scopes your token carries; it lacks %q", what, FormatScope(missing))
-		e.RequiredScopes = missing
-		return e
-	}
-	return nil
+	return func(target *User) error {
+		if missing := by.missingScopes(target.Scopes); missing != nil {
+			e := Errorf(CodeForbidden, "you may %s only users whose scopes your token carries; it lacks %q", what, FormatScope(missing))
+			e.RequiredScopes = missing
+			return e
+		}
+		return nil
+	}, nil
 }
 
 // SetUserScopes replaces the scopes granted to user userID, for by. The

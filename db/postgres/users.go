@@ -118,9 +118,12 @@ func (d *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, ve
 // SetUserDisabled sets the disabled flag of user id; disabling revokes its
 // live sessions at now and moves its credential version on. It returns the
 // user or auth.ErrNotFound.
-func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
+func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time, check func(*auth.User) error) (*auth.User, error) {
 	var u *auth.User
 	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if err := checkUser(ctx, tx, id, check); err != nil {
+			return err
+		}
 		u, err = scanUser(tx.QueryRow(ctx, `
 			UPDATE users u SET disabled = $1, credential_version = credential_version + CASE WHEN $1 THEN 1 ELSE 0 END
 			WHERE id = $2 RETURNING `+db.UserColumns, disabled, id))
@@ -186,8 +189,30 @@ func (d *DB) MaxPasswordCost(ctx context.Context) (int, error) {
 
 // DeleteUser deletes user id with its sessions, refresh tokens and login
 // addresses (by cascade), or returns auth.ErrNotFound.
-func (d *DB) DeleteUser(ctx context.Context, id string) error {
-	return d.execOne(ctx, `DELETE FROM users WHERE id = $1`, id)
+func (d *DB) DeleteUser(ctx context.Context, id string, check func(*auth.User) error) error {
+	if check == nil {
+		return d.execOne(ctx, `DELETE FROM users WHERE id = $1`, id)
+	}
+	return d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := checkUser(ctx, tx, id, check); err != nil {
+			return err
+		}
+		return updateOne(ctx, tx, `DELETE FROM users WHERE id = $1`, id)
+	})
+}
+
+// checkUser calls check, when not nil, with user id as it stands, its row
+// locked FOR UPDATE until tx ends, so that no change of the user commits
+// between the check and what tx does next.
+func checkUser(ctx context.Context, tx pgx.Tx, id string, check func(*auth.User) error) error {
+	if check == nil {
+		return nil
+	}
+	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+db.UserColumns+` FROM users u WHERE u.id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return err
+	}
+	return check(u)
 }
 
 // ListUsers returns up to limit users after cursor in creation order, and

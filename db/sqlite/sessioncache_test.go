@@ -108,7 +108,7 @@ func testFillRacingCommit(t *testing.T, ctx context.Context, pause string) {
 		{"revoke", func(f *cacheFixture) error { return f.other.RevokeSession(ctx, f.user.ID, f.session.ID, time.Now()) },
 			func(s *auth.Session, _ *auth.User) bool { return s.RevokedAt == nil }},
 		{"disable", func(f *cacheFixture) error {
-			_, err := f.other.SetUserDisabled(ctx, f.user.ID, true, time.Now())
+			_, err := f.other.SetUserDisabled(ctx, f.user.ID, true, time.Now(), nil)
 			return err
 		},
 			func(_ *auth.Session, u *auth.User) bool { return !u.Disabled }},
@@ -149,7 +149,7 @@ func TestHeaderInDoubtMeansARead(t *testing.T) {
 			t.Fatal("a lookup was a hit with the header in doubt")
 		}
 	}
-	if _, err := f.other.SetUserDisabled(context.Background(), f.user.ID, true, time.Now()); err != nil {
+	if _, err := f.other.SetUserDisabled(context.Background(), f.user.ID, true, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, u, _ := f.lookup(t); !u.Disabled {

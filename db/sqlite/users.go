@@ -116,9 +116,12 @@ func (d *DB) UpgradePasswordHash(ctx context.Context, id string, hash []byte, ve
 // SetUserDisabled sets the disabled flag of user id; disabling revokes its
 // live sessions at now and moves its credential version on. It returns the
 // user or auth.ErrNotFound.
-func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (*auth.User, error) {
+func (d *DB) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time, check func(*auth.User) error) (*auth.User, error) {
 	var u *auth.User
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkUser(ctx, tx, id, check); err != nil {
+			return err
+		}
 		if err := updateOne(ctx, tx,
 			`UPDATE users SET disabled = ?1, credential_version = credential_version + ?1 WHERE id = ?2`,
 			disabled, id); err != nil {
@@ -187,10 +190,26 @@ func (d *DB) MaxPasswordCost(ctx context.Context) (int, error) {
 
 // DeleteUser deletes user id with its sessions and refresh tokens, or
 // returns auth.ErrNotFound.
-func (d *DB) DeleteUser(ctx context.Context, id string) error {
+func (d *DB) DeleteUser(ctx context.Context, id string, check func(*auth.User) error) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkUser(ctx, tx, id, check); err != nil {
+			return err
+		}
 		return updateOne(ctx, tx, `DELETE FROM users WHERE id = ?`, id)
 	})
+}
+
+// checkUser calls check, when not nil, with user id as it stands in tx (the
+// write transaction: nothing else commits until tx ends).
+func checkUser(ctx context.Context, tx *sql.Tx, id string, check func(*auth.User) error) error {
+	if check == nil {
+		return nil
+	}
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+db.UserColumns+` FROM users u WHERE u.id = ?`, id))
+	if err != nil {
+		return err
+	}
+	return check(u)
 }
 
 // ListUsers returns up to limit users after cursor in creation order, and

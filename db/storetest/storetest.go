@@ -190,7 +190,21 @@ func testDisableDeleteScopes(t *testing.T, open Open) {
 	s := mustCreateSession(t, d, u, 0, "192.0.2.1")
 	now := t0.Add(time.Minute)
 
-	got, err := d.SetUserDisabled(ctx, u.ID, true, now)
+	// A refusing check, which sees the user as it stands, changes nothing.
+	errRefused := errors.New("refused")
+	var checked *auth.User
+	refuseAll := func(u *auth.User) error { checked = u; return errRefused }
+	_, err := d.SetUserDisabled(ctx, u.ID, true, now, refuseAll)
+	wantErr(t, "SetUserDisabled with a refusing check", err, errRefused)
+	wantErr(t, "DeleteUser with a refusing check", d.DeleteUser(ctx, u.ID, refuseAll), errRefused)
+	if checked == nil || checked.ID != u.ID || !slices.Equal(checked.Scopes, u.Scopes) {
+		t.Errorf("the check saw %+v; want the user", checked)
+	}
+	if got, _, err := d.UserByID(ctx, u.ID); err != nil || got.Disabled {
+		t.Fatalf("after refused checks: %+v %v; want the user, enabled", got, err)
+	}
+
+	got, err := d.SetUserDisabled(ctx, u.ID, true, now, func(*auth.User) error { return nil })
 	if err != nil || !got.Disabled || got.ID != u.ID {
 		t.Fatalf("disable: %+v %v", got, err)
 	}
@@ -203,13 +217,13 @@ func testDisableDeleteScopes(t *testing.T, open Open) {
 	err = d.CreateSession(ctx, auth.NewSession{Session: &auth.Session{ID: auth.NewID(), UserID: u.ID,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}, RefreshHash: []byte("x"), CredentialVersion: 1})
 	wantErr(t, "a session of a disabled user", err, auth.ErrCredentialsChanged)
-	if got, err = d.SetUserDisabled(ctx, u.ID, false, now); err != nil || got.Disabled {
+	if got, err = d.SetUserDisabled(ctx, u.ID, false, now, nil); err != nil || got.Disabled {
 		t.Fatalf("enable: %+v %v", got, err)
 	}
 	if _, cred, _ := d.UserByID(ctx, u.ID); cred.Version != 1 {
 		t.Errorf("version after enabling: %d; want 1 (enabling changes no credential)", cred.Version)
 	}
-	_, err = d.SetUserDisabled(ctx, "nobody", true, now)
+	_, err = d.SetUserDisabled(ctx, "nobody", true, now, nil)
 	wantErr(t, "SetUserDisabled(unknown)", err, auth.ErrNotFound)
 
 	var seen []string
@@ -239,10 +253,10 @@ func testDisableDeleteScopes(t *testing.T, open Open) {
 		t.Error("another address is known")
 	}
 
-	if err := d.DeleteUser(ctx, u.ID); err != nil {
+	if err := d.DeleteUser(ctx, u.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "DeleteUser twice", d.DeleteUser(ctx, u.ID), auth.ErrNotFound)
+	wantErr(t, "DeleteUser twice", d.DeleteUser(ctx, u.ID, nil), auth.ErrNotFound)
 	_, _, err = d.SessionWithUser(ctx, s.ID)
 	wantErr(t, "a deleted user's session", err, auth.ErrNotFound)
 	_, err = d.RefreshToken(ctx, auth.HashToken(s.ID))
