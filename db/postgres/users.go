@@ -217,7 +217,10 @@ func checkUser(ctx context.Context, tx pgx.Tx, id string, check func(*auth.User)
 
 // ListUsers returns up to limit users after cursor in creation order, and
 // the cursor of each. A cursor is the user's sequence number, opaque to
-// clients, in the same form as the SQLite adapter's.
+// clients, in the same form as the SQLite adapter's. Sequence numbers are
+// handed out when a user is inserted, not when it commits: a user whose
+// signup commits after a later-numbered one was listed may be missing from
+// a listing that had passed its number by then (not from a later one).
 func (d *DB) ListUsers(ctx context.Context, cursor string, limit int) ([]*auth.User, []string, error) {
 	var after int64
 	if cursor != "" {
