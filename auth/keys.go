@@ -114,8 +114,10 @@ type KeyStore interface {
 	// AddSigningKey stores k and reports whether it did. A key that waits
 	// to become active (ActiveAt after now) is stored only if no key that
 	// is not revoked waits already, so that instances rotating at once
-	// leave one; a key active at once (the first, or the one that replaces
-	// a revoked key) is always stored.
+	// leave one; a key active at once (the first, the one that replaces a
+	// revoked key, the first of another algorithm) only if no key of its
+	// algorithm that is not revoked is active at now, so that instances
+	// finding none at once agree on one.
 	AddSigningKey(ctx context.Context, k *SigningKey, now time.Time) (bool, error)
 	// RevokeSigningKey marks key id revoked at now, or returns ErrNotFound.
 	RevokeSigningKey(ctx context.Context, id string, now time.Time) error

@@ -294,10 +294,14 @@ func (s *Service) loadSigningKeys(ctx context.Context, generate bool) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.store.AddSigningKey(ctx, k, now); err != nil {
+		added, err := s.store.AddSigningKey(ctx, k, now)
+		if err != nil {
 			return fmt.Errorf("store the first signing key: %w", err)
 		}
-		s.auditEvent(ctx, Operator, "signing key made", "signing_key_created", "kid", k.ID, "alg", alg)
+		// Not added: another instance stored one first, which all use.
+		if added {
+			s.auditEvent(ctx, Operator, "signing key made", "signing_key_created", "kid", k.ID, "alg", alg)
+		}
 		if keys, err = s.store.SigningKeys(ctx); err != nil {
 			return fmt.Errorf("read the signing keys: %w", err)
 		}

@@ -39,7 +39,8 @@ func (d *DB) SigningKeys(ctx context.Context) ([]*auth.SigningKey, error) {
 }
 
 // AddSigningKey stores k, if it waits to become active only when no other
-// key waits, and reports whether it did (see auth.KeyStore). At READ
+// key waits, if it is active at once only when no key of its algorithm is,
+// and reports whether it did (see auth.KeyStore). At READ
 // COMMITTED two instances could both find no waiting key and both insert,
 // so the transaction first takes a lock on the table that only another
 // AddSigningKey waits for (SHARE ROW EXCLUSIVE conflicts with itself, not
@@ -54,7 +55,9 @@ func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Tim
 		n, err = txExec(ctx, tx, `
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
 			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bigint
-			WHERE $5 <= $6::bigint OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > $6)`,
+			WHERE CASE WHEN $5 <= $6::bigint
+				THEN NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at <= $6 AND algorithm = $2)
+				ELSE NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > $6) END`,
 			k.ID, k.Algorithm, k.Private, db.UnixNano(k.CreatedAt), db.UnixNano(k.ActiveAt), db.UnixNano(now))
 		return err
 	})

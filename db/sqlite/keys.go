@@ -44,16 +44,19 @@ func scanSigningKey(row rowScanner) (*auth.SigningKey, error) {
 }
 
 // AddSigningKey stores k, if it waits to become active only when no other
-// key waits, and reports whether it did (see auth.KeyStore). The check and
-// the insert are one statement in the write transaction, so two processes
-// rotating at once leave at most one key waiting.
+// key waits, if it is active at once only when no key of its algorithm is,
+// and reports whether it did (see auth.KeyStore). The check and the insert
+// are one statement in the write transaction, so two processes rotating at
+// once, or both finding no key, store one.
 func (d *DB) AddSigningKey(ctx context.Context, k *auth.SigningKey, now time.Time) (bool, error) {
 	added := false
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at)
 			SELECT ?1, ?2, ?3, ?4, ?5
-			WHERE ?5 <= ?6 OR NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > ?6)`,
+			WHERE CASE WHEN ?5 <= ?6
+				THEN NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at <= ?6 AND algorithm = ?2)
+				ELSE NOT EXISTS (SELECT 1 FROM signing_keys WHERE revoked_at IS NULL AND active_at > ?6) END`,
 			k.ID, k.Algorithm, k.Private, db.UnixNano(k.CreatedAt), db.UnixNano(k.ActiveAt), db.UnixNano(now))
 		if err != nil {
 			return err

@@ -264,6 +264,52 @@ func testConcurrentRotations(t *testing.T, open Open) {
 	}
 }
 
+// Instances that find no key to sign with at the same moment (at first
+// start, or after the only key was revoked) make one between them, which
+// all sign with.
+func testConcurrentFirstKeys(t *testing.T, open Open) {
+	svcs, _, _ := services(t, open, 2, func(cfg *auth.Config) {
+		cfg.Secret, cfg.SigningAlgorithm = nil, auth.AlgES256
+	})
+	load := func() {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if err := svcs[i%2].LoadSigningKeys(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	active := func() []string {
+		t.Helper()
+		keys, err := svcs[1].SigningKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range keys {
+			if k.State == "active" {
+				ids = append(ids, k.ID)
+			}
+		}
+		return ids
+	}
+	load()
+	first := active()
+	if len(first) != 1 {
+		t.Fatalf("after concurrent first loads, active keys %v; want one", first)
+	}
+	if err := svcs[0].RevokeSigningKey(ctx, first[0]); err != nil {
+		t.Fatal(err)
+	}
+	load()
+	if again := active(); len(again) != 1 || again[0] == first[0] {
+		t.Errorf("after the only key was revoked, active keys %v; want one new one", again)
+	}
+}
+
 // A database that keeps throttles (for many instances) keeps them as the
 // in-memory store does, and shares them between handles. With one that
 // does not, the service keeps them in memory: that store is checked.

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"PasswordChangeRacingLogin", testPasswordChangeRacingLogin},
 		{"LogoutRacingRefresh", testLogoutRacingRefresh},
 		{"KeyRotationRacingItself", testConcurrentRotations},
+		{"FirstKeyRacingItself", testConcurrentFirstKeys},
 		{"Throttles", testThrottles},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
@@ -493,8 +494,13 @@ func testSigningKeys(t *testing.T, open Open) {
 	if ok, err := d.AddSigningKey(ctx, key("k3", now.Add(2*time.Second), now.Add(time.Hour)), now); ok || err != nil {
 		t.Errorf("a second waiting key: %v %v; want refused", ok, err)
 	}
-	if ok, err := d.AddSigningKey(ctx, key("k4", now.Add(3*time.Second), now), now); !ok || err != nil {
-		t.Errorf("a key active at once beside a waiting one: %v %v; want added", ok, err)
+	if ok, err := d.AddSigningKey(ctx, key("k4", now.Add(3*time.Second), now), now); ok || err != nil {
+		t.Errorf("a second key of one algorithm active at once: %v %v; want refused", ok, err)
+	}
+	other := key("k4", now.Add(3*time.Second), now)
+	other.Algorithm = "EdDSA"
+	if ok, err := d.AddSigningKey(ctx, other, now); !ok || err != nil {
+		t.Errorf("the first key of another algorithm, active at once beside a waiting one: %v %v; want added", ok, err)
 	}
 	keys, err := d.SigningKeys(ctx)
 	if err != nil || len(keys) != 3 || keys[0].ID != "k1" || keys[1].ID != "k2" || keys[2].ID != "k4" {
