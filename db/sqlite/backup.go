@@ -63,10 +63,9 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 // back every write until the copy ends. VACUUM INTO only reads the source,
 // in one read transaction, so it takes no write lock.
 func (d *DB) vacuumInto(ctx context.Context, abs string) error {
-	var seq int
-	var name, source string
-	if err := d.read.QueryRowContext(ctx, `PRAGMA database_list`).Scan(&seq, &name, &source); err != nil {
-		return dbError(err)
+	source, err := d.file(ctx)
+	if err != nil {
+		return err
 	}
 	conn, err := sql.Open("sqlite3", dsn(source, 5*time.Second, url.Values{"_txlock": {"deferred"}}))
 	if err != nil {

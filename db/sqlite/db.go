@@ -113,8 +113,13 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	// SQLite gives -wal and -shm the mode of the database; an operator may
-	// have loosened either since.
-	if err := checkPrivate(path); err != nil {
+	// have loosened either since. They are beside the file SQLite opened,
+	// which a symbolic link at path may name.
+	file, err := d.file(ctx)
+	if err == nil {
+		err = checkPrivate(file)
+	}
+	if err != nil {
 		write.Close()
 		return nil, err
 	}
@@ -132,9 +137,20 @@ func Open(ctx context.Context, path string, opts ...Options) (*DB, error) {
 	// other mode, or without a -shm file to map, every request reads.
 	var mode string
 	if err := read.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err == nil && mode == "wal" {
-		d.cache = newSessionCache(path)
+		d.cache = newSessionCache(file)
 	}
 	return d, nil
+}
+
+// file returns the database file's name as SQLite resolved it (symbolic
+// links followed): its -wal and -shm files are beside that name.
+func (d *DB) file(ctx context.Context) (string, error) {
+	var (
+		seq          int
+		name, source string
+	)
+	err := d.write.QueryRowContext(ctx, `PRAGMA database_list`).Scan(&seq, &name, &source)
+	return source, dbError(err)
 }
 
 // createPrivate creates the database file at path, empty and readable by its
@@ -243,7 +259,7 @@ func (d *DB) Close() error {
 		errs = append(errs, stmt.(*sql.Stmt).Close())
 		return true
 	})
-	return errors.Join(append(errs, d.read.Close(), d.write.Close(), d.cache.close())...)
+	return errors.Join(append(errs, d.read.Close(), d.write.Close())...)
 }
 
 // readStmt returns the prepared read statement for query, preparing it on

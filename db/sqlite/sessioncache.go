@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,12 +58,13 @@ const maxSessionCacheBytes = 8 << 20
 // it) stops the cache within this long.
 const replacedCheckInterval = 100 * time.Millisecond
 
-// newSessionCache maps the wal-index of the database at path, or returns
-// nil when it cannot (then every request reads).
+// newSessionCache maps the wal-index of the database file at path (as
+// SQLite names it, symbolic links resolved: its -shm is beside that), or
+// returns nil when it cannot (then every request reads).
 func newSessionCache(path string) *sessionCache {
 	shm := path + "-shm"
 	index, err := openWALIndex(shm)
-	if err != nil {
+	if err != nil || index.mem == nil {
 		return nil
 	}
 	return &sessionCache{index: index, mem: index.mem, shm: shm,
@@ -74,8 +76,7 @@ func (c *sessionCache) stamp() (walStamp, bool) {
 	if c == nil || c.off.Load() {
 		return walStamp{}, false
 	}
-	if now := time.Now().UnixNano(); now-c.checked.Load() > int64(replacedCheckInterval) {
-		c.checked.Store(now)
+	if now, last := time.Now().UnixNano(), c.checked.Load(); now-last > int64(replacedCheckInterval) && c.checked.CompareAndSwap(last, now) {
 		if dev, ino, err := fileID(c.shm); err != nil || dev != c.index.dev || ino != c.index.ino {
 			c.off.Store(true)
 			return walStamp{}, false
@@ -85,6 +86,8 @@ func (c *sessionCache) stamp() (walStamp, bool) {
 }
 
 // get returns copies of the answer for session id if it was read at stamp.
+// The copies share their scope lists with the cache: callers read them and
+// never write them (clipped, an append makes a new list).
 func (c *sessionCache) get(id string, stamp walStamp) (*auth.Session, *auth.User, bool) {
 	c.mu.RLock()
 	e := c.entries[id]
@@ -95,17 +98,29 @@ func (c *sessionCache) get(id string, stamp walStamp) (*auth.Session, *auth.User
 	}
 	c.hits.Add(1)
 	s, u := e.session, e.user
+	s.Scopes, u.Scopes = slices.Clip(s.Scopes), slices.Clip(u.Scopes)
 	return &s, &u, true
 }
 
-// put keeps the answer for session id, read after stamp was current.
+// put keeps the answer for session id, read after stamp was current, if
+// stamp still is (an answer already stale would only push out fresh ones).
+// It keeps its own copies of the lists, apart from those of the caller.
 func (c *sessionCache) put(id string, stamp walStamp, s *auth.Session, u *auth.User) {
+	if current, ok := c.stamp(); !ok || current != stamp {
+		return
+	}
 	e := &cachedSession{stamp: stamp, session: *s, user: *u}
+	e.session.Scopes, e.user.Scopes = slices.Clone(s.Scopes), slices.Clone(u.Scopes)
+	if s.RevokedAt != nil {
+		revoked := *s.RevokedAt
+		e.session.RevokedAt = &revoked
+	}
 	size := entryBytes(e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.entries[id]; old != nil {
 		c.bytes -= entryBytes(old)
+		delete(c.entries, id)
 	}
 	if c.bytes+size > maxSessionCacheBytes {
 		// Every entry older than this stamp is stale anyway; past the
@@ -139,34 +154,27 @@ func entryBytes(e *cachedSession) int {
 	return n
 }
 
-// stop turns the cache off: every request reads.
+// stop turns the cache off: every request reads. The wal-index stays
+// mapped (see walIndexFile).
 func (c *sessionCache) stop() {
 	if c != nil {
 		c.off.Store(true)
 	}
 }
 
-// close lets go of the wal-index, once the database's connections are
-// closed.
-func (c *sessionCache) close() error {
-	if c == nil {
-		return nil
-	}
-	return c.index.release()
-}
-
-// walIndexFile is a -shm file mapped in this process, shared by every DB
-// open on its database.
+// walIndexFile is a -shm file opened, and mapped, in this process, shared
+// by every DB open on its database. Neither is ever undone: closing any
+// descriptor of a file drops every POSIX lock the process holds on it,
+// SQLite's lock on the -shm included, even while a connection of another
+// DB (or a transaction the closing DB's pool has not finished) still
+// relies on it; without that lock another process (the CLI) takes itself
+// for the only user and rebuilds the wal-index under this one. And a
+// request still reading the header as the DB closes must not fault. It
+// costs a descriptor and a page per database file a process opens.
 type walIndexFile struct {
-	// f stays open while any DB of this process has the database open:
-	// closing any descriptor of a file drops every POSIX lock this
-	// process holds on it, SQLite's lock on the -shm included, and
-	// without that lock another process (the CLI) takes itself for the
-	// only user and rebuilds the wal-index under this one.
 	f        *os.File
-	mem      []byte
+	mem      []byte // nil when the file could not be mapped
 	dev, ino uint64
-	refs     int
 }
 
 // walIndexes are the -shm files mapped in this process, by device and
@@ -176,8 +184,8 @@ var walIndexes = struct {
 	files map[[2]uint64]*walIndexFile
 }{files: map[[2]uint64]*walIndexFile{}}
 
-// openWALIndex returns the -shm file at path, mapped, sharing it with the
-// DBs of this process that have it already.
+// openWALIndex returns the -shm file at path, mapped if it could be,
+// sharing it with the DBs of this process that have it already.
 func openWALIndex(path string) (*walIndexFile, error) {
 	dev, ino, err := fileID(path)
 	if err != nil {
@@ -186,30 +194,15 @@ func openWALIndex(path string) (*walIndexFile, error) {
 	walIndexes.Lock()
 	defer walIndexes.Unlock()
 	if w := walIndexes.files[[2]uint64{dev, ino}]; w != nil {
-		w.refs++
 		return w, nil
 	}
 	f, mem, dev, ino, err := mapWALIndex(path)
-	if err != nil {
+	if f == nil {
 		return nil, err
 	}
-	w := &walIndexFile{f: f, mem: mem, dev: dev, ino: ino, refs: 1}
+	w := &walIndexFile{f: f, mem: mem, dev: dev, ino: ino}
 	walIndexes.files[[2]uint64{dev, ino}] = w
 	return w, nil
-}
-
-// release lets go of w; the last DB to let go closes the file, after its
-// own connections are closed. The mapping (one page) stays until the
-// process exits: unmapping it under a request still reading the header
-// would fault.
-func (w *walIndexFile) release() error {
-	walIndexes.Lock()
-	defer walIndexes.Unlock()
-	if w.refs--; w.refs > 0 {
-		return nil
-	}
-	delete(walIndexes.files, [2]uint64{w.dev, w.ino})
-	return w.f.Close()
 }
 
 // SessionCacheStats returns how many SessionWithUser calls the session

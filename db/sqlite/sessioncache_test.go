@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -251,14 +252,122 @@ func TestCheckpointBetweenLookups(t *testing.T) {
 // The cache is bounded in bytes: a flood of sessions leaves it within
 // maxSessionCacheBytes.
 func TestSessionCacheIsBounded(t *testing.T) {
-	c := &sessionCache{entries: map[string]*cachedSession{}}
-	u := &auth.User{ID: "u", Username: "alice"}
+	var current walStamp
+	c := &sessionCache{entries: map[string]*cachedSession{},
+		readStamp: func([]byte) (walStamp, bool) { return current, true }}
+	c.checked.Store(time.Now().Add(time.Hour).UnixNano()) // no file to check
+	u := &auth.User{ID: "u", Username: "alice", Scopes: []string{"a"}}
+	ids := make([]string, 64) // some sessions come back, under new stamps
+	for i := range ids {
+		ids[i] = auth.NewID()
+	}
 	for i := range 3 * maxSessionCacheBytes / 512 {
-		s := &auth.Session{ID: auth.NewID(), UserID: "u"}
-		c.put(s.ID, walStamp{uint32(i % 2)}, s, u)
+		current = walStamp{uint32(i / 1000)}
+		id := auth.NewID()
+		if i%3 == 0 {
+			id = ids[i%len(ids)]
+		}
+		c.put(id, current, &auth.Session{ID: id, UserID: "u"}, u)
 		if c.bytes > maxSessionCacheBytes {
 			t.Fatalf("%d bytes after %d puts; want at most %d", c.bytes, i+1, maxSessionCacheBytes)
 		}
+	}
+	sum := 0
+	for _, e := range c.entries {
+		sum += entryBytes(e)
+	}
+	if sum != c.bytes {
+		t.Errorf("the cache counts %d bytes; its entries hold %d", c.bytes, sum)
+	}
+	// An answer already stale when it is kept is not kept.
+	c.put("late", walStamp{12345}, &auth.Session{ID: "late"}, u)
+	if c.entries["late"] != nil {
+		t.Error("a stale answer was kept")
+	}
+}
+
+// A header SQLite would trust but with iChange 0 is in doubt: a recovery
+// writes that same header whatever committed before it.
+func TestZeroChangeCounterIsInDoubt(t *testing.T) {
+	f := newCacheFixture(t)
+	h := make([]byte, 96)
+	copy(h, f.d.cache.mem[:96])
+	for c := range 2 {
+		binary.NativeEndian.PutUint32(h[c*48+8:], 0)
+		var s1, s2 uint32
+		for w := 0; w < 10; w += 2 {
+			s1 += binary.NativeEndian.Uint32(h[c*48+w*4:]) + s2
+			s2 += binary.NativeEndian.Uint32(h[c*48+w*4+4:]) + s1
+		}
+		binary.NativeEndian.PutUint32(h[c*48+40:], s1)
+		binary.NativeEndian.PutUint32(h[c*48+44:], s2)
+	}
+	if _, ok := readWALStamp(h); ok {
+		t.Error("a header with iChange 0 is trusted")
+	}
+	h[8]++ // iChange 1, checksums now wrong: still refused, for the checksum
+	if _, ok := readWALStamp(h); ok {
+		t.Error("a header with a wrong checksum is trusted")
+	}
+}
+
+// After a restart SQLite rebuilds the wal-index with iChange 0: every
+// lookup reads until the first commit, then the cache answers again.
+func TestRestartReadsUntilTheFirstCommit(t *testing.T) {
+	f := newCacheFixture(t)
+	if err := f.other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Close(); err != nil { // the last connection: SQLite checkpoints and resets
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	f.d = d
+	for range 2 {
+		if _, _, hit := f.lookup(t); hit {
+			t.Fatal("a hit under the header of a fresh wal-index")
+		}
+	}
+	if err := d.SetSetting(context.Background(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	f.lookup(t)
+	if _, _, hit := f.lookup(t); !hit {
+		t.Error("no hit after the first commit")
+	}
+}
+
+// A database opened through a symbolic link: SQLite keeps its -wal and
+// -shm beside the file the link names, and so does the cache, even with a
+// stale -shm (a valid header that never changes) beside the link.
+func TestSymlinkedDatabase(t *testing.T) {
+	ctx := context.Background()
+	f := newCacheFixture(t)
+	link := filepath.Join(t.TempDir(), "authql.db")
+	if err := os.Symlink(f.path, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(link+"-shm", f.d.cache.mem[:walHeaderMapSize], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	via, err := Open(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { via.Close() })
+	if via.cache == nil || via.cache.shm != f.path+"-shm" {
+		t.Fatalf("the cache maps %v; want %s", via.cache, f.path+"-shm")
+	}
+	via.SessionWithUser(ctx, f.session.ID)
+	if err := f.other.RevokeSession(ctx, f.user.ID, f.session.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, err := via.SessionWithUser(ctx, f.session.ID); err != nil || s.RevokedAt == nil {
+		t.Errorf("through the link, after a revocation: %+v %v; want it seen", s, err)
 	}
 }
 

@@ -41,8 +41,11 @@ const (
 
 // walStamp is one copy of the wal-index header. Every commit, in any
 // process, changes it (iChange, mxFrame, the frame checksum); reads and
-// checkpoints do not change iChange, and a WAL restart or a recovery,
-// which may reset iChange, changes the salts and checksums with it. So
+// checkpoints do not change iChange, and a WAL restart changes the salts
+// with it. A recovery (walIndexRecover, after a process died while writing
+// the header) rebuilds the header from the WAL: from an empty WAL it
+// writes the same header every time, with iChange 0, whatever committed
+// before. So a header with iChange 0 is never trusted; with any other,
 // while the stamp is the same, no transaction has committed since.
 type walStamp [walHeaderWords]uint32
 
@@ -50,8 +53,8 @@ type walStamp [walHeaderWords]uint32
 // as SQLite's readers do: the first copy, then the second, each word with
 // an atomic load (the writer's barrier orders its stores). It reports
 // false on any doubt: copies that differ (a commit in the middle of
-// writing them), a header not yet written, another version, or a wrong
-// checksum.
+// writing them), a header not yet written, another version, a wrong
+// checksum, or iChange 0 (see walStamp).
 func readWALStamp(mem []byte) (walStamp, bool) {
 	if len(mem) < 2*walHeaderWords*4 {
 		return walStamp{}, false
@@ -62,7 +65,7 @@ func readWALStamp(mem []byte) (walStamp, bool) {
 			h[c][w] = atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[(c*walHeaderWords+w)*4])))
 		}
 	}
-	if h[0] != h[1] || h[0][0] != walIndexVersion {
+	if h[0] != h[1] || h[0][0] != walIndexVersion || h[0][2] == 0 {
 		return walStamp{}, false
 	}
 	var word3 [4]byte

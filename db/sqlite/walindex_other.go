@@ -11,8 +11,8 @@ var errNoMmap = errors.New("the wal-index is read only on Unix")
 
 // mapWALIndex is not available here: every SessionWithUser reads the
 // database.
-func mapWALIndex(string) ([]byte, uint64, uint64, func() error, error) {
-	return nil, 0, 0, errNoMmap
+func mapWALIndex(string) (*os.File, []byte, uint64, uint64, error) {
+	return nil, nil, 0, 0, errNoMmap
 }
 
 func fileID(string) (uint64, uint64, error) { return 0, 0, errNoMmap }

@@ -3,7 +3,6 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -11,12 +10,11 @@ import (
 
 // mapWALIndex maps the start of the -shm file at path read-only, and
 // returns the open file, the mapping, and the file's device and inode (to
-// notice the file being replaced). The caller must keep the file open for
-// as long as SQLite has the database open in this process: closing any
-// descriptor of a file drops every POSIX lock the process holds on it,
-// SQLite's included, and without its lock on the -shm another process
-// would take itself for the only user and rebuild the wal-index under this
-// one.
+// notice the file being replaced). Once opened, the file is returned even
+// when mapping it fails, and must never be closed: closing any descriptor
+// of a file drops every POSIX lock the process holds on it, SQLite's
+// included, and without its lock on the -shm another process would take
+// itself for the only user and rebuild the wal-index under this one.
 func mapWALIndex(path string) (f *os.File, mem []byte, dev, ino uint64, err error) {
 	f, err = os.Open(path)
 	if err != nil {
@@ -24,16 +22,16 @@ func mapWALIndex(path string) (f *os.File, mem []byte, dev, ino uint64, err erro
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, nil, 0, 0, errors.Join(err, f.Close())
+		return f, nil, 0, 0, err
 	}
 	// Reading a mapped page past the end of the file faults: map only a
 	// file that SQLite has grown to its first 32 KiB region.
 	if st.Size < walHeaderMapSize {
-		return nil, nil, 0, 0, errors.Join(fmt.Errorf("%s holds %d bytes, not a wal-index yet", path, st.Size), f.Close())
+		return f, nil, uint64(st.Dev), uint64(st.Ino), fmt.Errorf("%s holds %d bytes, not a wal-index yet", path, st.Size)
 	}
 	mem, err = syscall.Mmap(int(f.Fd()), 0, walHeaderMapSize, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, nil, 0, 0, errors.Join(err, f.Close())
+		return f, nil, uint64(st.Dev), uint64(st.Ino), err
 	}
 	return f, mem, uint64(st.Dev), uint64(st.Ino), nil
 }
