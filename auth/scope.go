@@ -63,7 +63,7 @@ func MissingScopes(have, want []string) []string {
 
 // intersectScopes returns the scopes of a that b also has, in a's order.
 func intersectScopes(a, b []string) []string {
-	out := []string{}
+	out := make([]string, 0, len(a))
 	for _, s := range a {
 		if slices.Contains(b, s) {
 			out = append(out, s)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -56,7 +55,7 @@ func (s *Service) Authenticate(ctx context.Context, token string, origin Origin)
 	return &Identity{
 		User:      user,
 		SessionID: sess.ID,
-		Scopes:    intersectScopes(strings.Fields(claims.Scope), user.Scopes),
+		Scopes:    intersectScopes(claims.scopes, user.Scopes),
 		ClientID:  claims.ClientID,
 		TokenID:   claims.ID,
 		Origin:    origin,

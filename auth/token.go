@@ -36,6 +36,8 @@ type accessClaims struct {
 	// kid is the key that verified the token ("" for HS256), so that a
 	// cached token stops verifying when its key is gone.
 	kid string
+	// scopes is Scope split, once per token rather than per request.
+	scopes []string
 }
 
 // accessTokens issues and verifies access tokens with the keys of its
@@ -80,7 +82,7 @@ func (v *verifiedTokens) get(raw string) *accessClaims {
 }
 
 func (v *verifiedTokens) put(raw string, c *accessClaims) {
-	size := verifiedBytesPerRaw*len(raw) + verifiedEntryExtra
+	size := verifiedBytesPerRaw*len(raw) + verifiedEntryExtra + 16*len(c.scopes) // the split scopes' headers
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.claims == nil || len(v.claims) >= maxVerifiedTokens || v.bytes+size > maxVerifiedBytes {
@@ -216,6 +218,7 @@ func (t *accessTokens) verify(raw string) (*accessClaims, error) {
 	if claims.Subject == "" || claims.SessionID == "" {
 		return nil, Errorf(CodeInvalidToken, "the access token lacks sub or sid")
 	}
+	claims.scopes = strings.Fields(claims.Scope)
 	t.verified.put(raw, &claims)
 	return &claims, nil
 }
