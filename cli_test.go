@@ -189,11 +189,18 @@ func TestCLIErrors(t *testing.T) {
 		{"client bad grant", "", []string{"client", "add", "-id", "app", "-public", "-grants", "implicit"}, 1, "implicit"},
 		{"remove unknown client", "", []string{"client", "remove", "-id", "nope"}, 1, "no client"},
 		{"bad bcrypt cost", alicePassword, []string{"user", "add", "-username", "bob", "-bcrypt-cost", "99"}, 2, "BCRYPT_COST"},
+		{"copy without -to", "", []string{"copy"}, 2, "-to must be a postgres:// or postgresql:// URL"},
+		{"copy to another database", "", []string{"copy", "-to", "mysql://db/authql"}, 2, "-to must be a postgres://"},
+		{"copy without a key encryption key", "", []string{"copy", "-to", "postgres://authql@127.0.0.1:1/authql"}, 2, "KEY_ENCRYPTION_KEY"},
+		{"bad database URL", "", []string{"user", "list", "-database-url", "mysql://authql:hunter2@db/x"}, 2, "DATABASE_URL (-database-url): want a URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := cliRun(t, dbPath, tc.stdin, tc.args...)
 			if code != tc.wantCode || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q (stdout %q); want exit %d naming %q", code, errOut, out, tc.wantCode, tc.want)
+			}
+			if strings.Contains(out+errOut, "hunter2") {
+				t.Errorf("the output shows a URL's password: %q %q", out, errOut)
 			}
 		})
 	}
