@@ -28,6 +28,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !isCommand(os.Args) {
+		tuneGC(os.Getenv) // the process's, so not in run, which tests call
+	}
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "authql:", err)
@@ -41,7 +44,7 @@ func main() {
 // run is the whole program: the server, or with a first argument that is not
 // a flag, a CLI command. It returns when ctx is done or on a fatal error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] != "" && args[1][0] != '-' {
+	if isCommand(args) {
 		return runCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	}
 	cfg := defaultConfig()
@@ -59,6 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	return serve(ctx, cfg, stdout, stderr)
+}
+
+// isCommand reports whether args name a CLI command: a first argument that
+// is not a flag.
+func isCommand(args []string) bool {
+	return len(args) > 1 && args[1] != "" && args[1][0] != '-'
 }
 
 // serve runs the server, and with METRICS_ADDR the metrics server beside
