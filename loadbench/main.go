@@ -61,11 +61,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,6 +80,10 @@ import (
 const password = "correct horse battery staple"
 
 func main() {
+	// The load's own collector, with its small heap, would otherwise run
+	// some 30 times a second and take CPU from the servers measured, as
+	// authql's did (gc.go): the same setting for authql and for the peer.
+	debug.SetGCPercent(400)
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
@@ -315,18 +321,24 @@ func (r *runner) measure(s setup) (*result, error) {
 		sampler.conn = conn
 	}
 
+	var pids []int
+	for _, srv := range servers {
+		pids = append(pids, srv.cmd.Process.Pid)
+	}
+	phase := func(req request) stats {
+		return measureCPU(pids, func() stats { return drive(req, r.concurrency, r.duration/rounds) })
+	}
 	// Alternate the phases in rounds, so that all see the same noise.
 	var anonStats, authStats, meStats stats
-	const rounds = 3
 	for range rounds {
-		anonStats.add(drive(anon, r.concurrency, r.duration/rounds))
-		authStats.add(drive(authTypename, r.concurrency, r.duration/rounds))
-		if err := sampler.during(func() { meStats.add(drive(me, r.concurrency, r.duration/rounds)) }); err != nil {
+		anonStats.add(phase(anon))
+		authStats.add(phase(authTypename))
+		if err := sampler.during(func() { meStats.add(phase(me)) }); err != nil {
 			return nil, fmt.Errorf("%s: counting connections: %w", s.name, err)
 		}
 	}
 	fmt.Printf("\n== %s: %s ==\n", s.name, s.describe())
-	fmt.Printf("%-34s %10s %9s %9s %7s\n", "phase", "req/s", "p50", "p99", "errors")
+	printHeader()
 	anonStats.print(fmt.Sprintf("anonymous { __typename } c=%d", r.concurrency))
 	authStats.print(fmt.Sprintf("authenticated __typename c=%d", r.concurrency))
 	meStats.print(fmt.Sprintf("authenticated me c=%d", r.concurrency))
@@ -412,10 +424,10 @@ func (r *runner) measurePeer(p *peer, me *stats) {
 	// Open the connections and warm the workers before measuring, as for
 	// authql.
 	drive(p.usersMe, r.concurrency, 300*time.Millisecond)
-	peerStats := drive(p.usersMe, r.concurrency, r.duration)
+	peerStats := measureCPU(nil, func() stats { return drive(p.usersMe, r.concurrency, r.duration) })
 
 	fmt.Printf("\n== FastAPI peer at %s: loadbench/fastapi/app.py ==\n", p.base)
-	fmt.Printf("%-34s %10s %9s %9s %7s\n", "phase", "req/s", "p50", "p99", "errors")
+	printHeader()
 	peerStats.print(fmt.Sprintf("GET /users/me/ c=%d", r.concurrency))
 	if me != nil {
 		me.print(fmt.Sprintf("authql me on SQLite c=%d (above)", r.concurrency))
@@ -681,12 +693,17 @@ type stats struct {
 	errors  int
 	elapsed time.Duration
 	lastErr error
+	// serverCPU is the CPU time, user and system, the servers spent
+	// meanwhile, when known; loadCPU, this process's, the load's.
+	serverCPU, loadCPU time.Duration
 }
 
 func (s *stats) add(o stats) {
 	s.ok = append(s.ok, o.ok...)
 	s.errors += o.errors
 	s.elapsed += o.elapsed
+	s.serverCPU += o.serverCPU
+	s.loadCPU += o.loadCPU
 	if o.lastErr != nil {
 		s.lastErr = o.lastErr
 	}
@@ -703,12 +720,69 @@ func (s stats) pct(p float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
 
+// perRequest is d per answered request, in µs, or "-" when d is unknown.
+func (s stats) perRequest(d time.Duration) string {
+	if d == 0 || len(s.ok) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1e3/float64(len(s.ok)))
+}
+
+// printHeader heads the lines of stats.print.
+func printHeader() {
+	fmt.Printf("%-34s %10s %9s %9s %7s %12s %10s\n", "phase", "req/s", "p50", "p99", "errors", "server CPU", "load CPU")
+	fmt.Printf("%-34s %10s %9s %9s %7s %12s %10s\n", "", "", "", "", "", "µs/req", "µs/req")
+}
+
 func (s stats) print(name string) {
-	fmt.Printf("%-34s %10.1f %9v %9v %7d\n", name, s.rps(),
-		s.pct(0.50).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond), s.errors)
+	fmt.Printf("%-34s %10.1f %9v %9v %7d %12s %10s\n", name, s.rps(),
+		s.pct(0.50).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond), s.errors,
+		s.perRequest(s.serverCPU), s.perRequest(s.loadCPU))
 	if s.lastErr != nil && s.errors > 0 {
 		fmt.Printf("  last error: %.120v\n", s.lastErr)
 	}
+}
+
+// rounds is how many times the GraphQL phases alternate.
+const rounds = 3
+
+// measureCPU runs f and adds to its stats the CPU time that the processes
+// pids (the servers) and this one (the load) spent meanwhile.
+func measureCPU(pids []int, f func() stats) stats {
+	server0, load0 := processCPU(pids), selfCPU()
+	s := f()
+	s.serverCPU, s.loadCPU = processCPU(pids)-server0, selfCPU()-load0
+	return s
+}
+
+// processCPU is the CPU time, user and system, that the processes pids
+// have spent, from /proc/PID/stat (utime and stime, in the kernel's
+// USER_HZ ticks of 10ms); 0 if a process is gone.
+func processCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		// The fields after the command, which is in parentheses and may
+		// hold spaces: state is field 3, utime 14 and stime 15.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) < 13 {
+			return 0
+		}
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		total += time.Duration(utime+stime) * 10 * time.Millisecond
+	}
+	return total
+}
+
+// selfCPU is the CPU time, user and system, this process has spent.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // drive runs req from c goroutines for d.
