@@ -13,13 +13,13 @@ import "runtime/debug"
 // request. GOGC 400 collects every 16 MiB at that heap (the README's
 // Performance section has the figures). The memory limit bounds the peak
 // whatever the load: past 48 MiB of Go memory the collector runs as often
-// as it must. What anonymous requests can fill (the throttles, 4 MiB for
-// each of 7 kinds, and the query cache, 4 MiB) adds up to 32 MiB, so with
-// every one of them full there is still room to allocate between
-// collections; set GOMEMLIMIT higher where the host has the memory.
+// as it must. What requests without a token can fill, the throttles (at most 4
+// MiB for each of 7 kinds) and the query cache (4 MiB), holds at most 32
+// MiB, so with every one of them full there is still room to allocate
+// between collections; set GOMEMLIMIT higher where the host has the memory.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 48 << 20
+	defaultMemoryLimit = 40 << 20
 )
 
 // tuneGC applies the server's settings of the garbage collector where
