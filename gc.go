@@ -12,11 +12,11 @@ import "runtime/debug"
 // next requests fault in again) cost more CPU than authql's own work per
 // request. GOGC 400 collects every 16 MiB at that heap (the README's
 // Performance section has the figures). The memory limit bounds the peak
-// whatever the load: past 48 MiB of Go memory the collector runs as often
-// as it must. What requests without a token can fill, the throttles (at most 4
-// MiB for each of 7 kinds) and the query cache (4 MiB), holds at most 32
-// MiB, so with every one of them full there is still room to allocate
-// between collections; set GOMEMLIMIT higher where the host has the memory.
+// whatever the load: past 40 MiB of Go memory the collector runs as often
+// as it must. What requests without a token can fill, the throttles (at
+// most 4 MiB for each of 7 kinds) and the query cache (4 MiB), holds at
+// most 32 MiB: with all of it full, the collector runs about as often as
+// at Go's default; set GOMEMLIMIT higher where the host has the memory.
 const (
 	defaultGCPercent   = 400
 	defaultMemoryLimit = 40 << 20
