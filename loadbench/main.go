@@ -1,6 +1,8 @@
 // Command loadbench measures authql the way clients load it: it builds the
 // real server binary, starts it on a fresh database, and drives it over
-// loopback with concurrent keep-alive connections, in three configurations
+// loopback with concurrent keep-alive connections (in the throughput
+// phases, a request's bytes written and its answer's read on each, as wrk
+// does: rawRequest), in three configurations
 // on this machine: SQLite; PostgreSQL served by one instance; and one
 // PostgreSQL database served by two instances, each taking half of the
 // clients' connections. For each configuration it prints:
@@ -46,6 +48,10 @@
 // -peer-only measures the peer alone. The README's figure comes from
 //
 //	go run ./loadbench -postgres=false -peer http://127.0.0.1:8000
+//
+// loadbench/floor serves the peer's endpoints with constants: driven as a
+// peer, it gives the floor that Go's net/http and the kernel set under any
+// Go server's figure on the machine.
 //
 // Run it from the repository root: go run ./loadbench
 package main
@@ -299,22 +305,24 @@ func (r *runner) measure(s setup) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	anon := b.graphql(`{"query":"{ __typename }"}`, "")
-	authTypename := b.graphql(`{"query":"{ __typename }"}`, token)
-	me := b.graphql(`{"query":"{ me { id username } }"}`, token)
-	for _, req := range []request{anon, authTypename, me} { // check on every instance
-		for i := range b.bases {
-			if err := req(i); err != nil {
+	anonReq := b.graphql(`{"query":"{ __typename }"}`, "")
+	authReq := b.graphql(`{"query":"{ __typename }"}`, token)
+	meReq := b.graphql(`{"query":"{ me { id username } }"}`, token)
+	for _, req := range []*rawRequest{anonReq, authReq, meReq} {
+		defer req.close()
+		for i := range b.bases { // check on every instance
+			if err := req.do(i); err != nil {
 				return nil, fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
 	}
+	anon, authTypename, me := anonReq.do, authReq.do, meReq.do
 	// Fill the pools and the statement caches before measuring.
 	drive(me, r.concurrency, 300*time.Millisecond)
 	if s.peer != nil {
 		// Open its connections and warm its workers, likewise.
-		drive(s.peer.usersMe, r.concurrency, 300*time.Millisecond)
-		defer s.peer.b.client.CloseIdleConnections()
+		drive(s.peer.usersMe.do, r.concurrency, 300*time.Millisecond)
+		defer s.peer.usersMe.close()
 	}
 
 	var sampler connSampler
@@ -343,7 +351,7 @@ func (r *runner) measure(s setup) (*result, error) {
 			return nil, fmt.Errorf("%s: counting connections: %w", s.name, err)
 		}
 		if s.peer != nil { // authql's servers idle meanwhile
-			peerStats.add(measureCPU(nil, func() stats { return drive(s.peer.usersMe, r.concurrency, r.duration/rounds) }))
+			peerStats.add(measureCPU(s.peer.pids, func() stats { return drive(s.peer.usersMe.do, r.concurrency, r.duration/rounds) }))
 		}
 	}
 	fmt.Printf("\n== %s: %s ==\n", s.name, s.describe())
@@ -396,7 +404,10 @@ func (r *runner) measure(s setup) (*result, error) {
 type peer struct {
 	base    string
 	b       *bench
-	usersMe request // GET /users/me/ as the tutorial's user johndoe
+	usersMe *rawRequest // GET /users/me/ as the tutorial's user johndoe
+	// pids are the processes serving it (uvicorn and its workers), whose
+	// CPU time is measured; none if they could not be found.
+	pids []int
 }
 
 // newPeer gets a token from the peer at base and checks that /users/me/
@@ -405,25 +416,23 @@ func newPeer(base string) (*peer, error) {
 	base = strings.TrimSuffix(base, "/")
 	p := &peer{base: base, b: &bench{client: newClient(), bases: []string{base}}}
 	defer p.b.client.CloseIdleConnections() // idle until measured
+	if u, err := url.Parse(base); err == nil {
+		if port, err := strconv.Atoi(u.Port()); err == nil {
+			p.pids = listeners(port)
+		}
+	}
 	token, err := p.b.login(url.Values{"username": {"johndoe"}, "password": {"secret"}}.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("FastAPI peer at %s: %w", base, err)
 	}
-	p.usersMe = func(int) error {
-		req, _ := http.NewRequest(http.MethodGet, base+"/users/me/", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := p.b.client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"username":"johndoe"`)) {
-			return fmt.Errorf("%d %s", resp.StatusCode, out)
-		}
-		return nil
-	}
-	if err := p.usersMe(0); err != nil {
+	p.usersMe = newRawRequest(p.b.bases, http.MethodGet, "/users/me/", http.Header{"Authorization": {"Bearer " + token}}, "",
+		func(status int, out []byte) error {
+			if status != 200 || !bytes.Contains(out, []byte(`"username":"johndoe"`)) {
+				return fmt.Errorf("%d %s", status, out)
+			}
+			return nil
+		})
+	if err := p.usersMe.do(0); err != nil {
 		return nil, fmt.Errorf("FastAPI peer at %s: /users/me/: %w", base, err)
 	}
 	return p, nil
@@ -432,11 +441,11 @@ func newPeer(base string) (*peer, error) {
 // measurePeer measures the peer alone (-peer-only): its GET /users/me/ at
 // the concurrency and for the length of authql's me phase.
 func (r *runner) measurePeer() {
-	defer r.peer.b.client.CloseIdleConnections()
+	defer r.peer.usersMe.close()
 	// Open the connections and warm the workers before measuring, as for
 	// authql.
-	drive(r.peer.usersMe, r.concurrency, 300*time.Millisecond)
-	peerStats := measureCPU(nil, func() stats { return drive(r.peer.usersMe, r.concurrency, r.duration) })
+	drive(r.peer.usersMe.do, r.concurrency, 300*time.Millisecond)
+	peerStats := measureCPU(r.peer.pids, func() stats { return drive(r.peer.usersMe.do, r.concurrency, r.duration) })
 
 	fmt.Printf("\n== FastAPI peer at %s: loadbench/fastapi/app.py ==\n", r.peer.base)
 	printHeader()
@@ -605,25 +614,20 @@ type request func(worker int) error
 
 func (b *bench) base(worker int) string { return b.bases[worker%len(b.bases)] }
 
-// graphql returns a request posting body to /query.
-func (b *bench) graphql(body, token string) request {
-	return func(worker int) error {
-		req, _ := http.NewRequest(http.MethodPost, b.base(worker)+"/query", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := b.client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || bytes.Contains(out, []byte(`"errors"`)) {
-			return fmt.Errorf("%d %s", resp.StatusCode, out)
+// graphql returns a request posting body to /query, with token as its
+// bearer token unless it is empty, that fails unless answered 200 without
+// errors. The caller closes it.
+func (b *bench) graphql(body, token string) *rawRequest {
+	header := http.Header{"Content-Type": {"application/json"}}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	return newRawRequest(b.bases, http.MethodPost, "/query", header, body, func(status int, out []byte) error {
+		if status != 200 || bytes.Contains(out, []byte(`"errors"`)) {
+			return fmt.Errorf("%d %s", status, out)
 		}
 		return nil
-	}
+	})
 }
 
 // stormUsers is how many users log in during the /token phases: a storm
@@ -644,7 +648,9 @@ func (b *bench) signup(n int) error {
 		go func() {
 			defer func() { <-sem }()
 			body := fmt.Sprintf(`{"query":"mutation($u: String!, $p: String!) { signup(input: {username: $u, password: $p}) { accessToken } }","variables":{"u":"bench%d","p":%q}}`, i, password)
-			errs <- b.graphql(body, "")(i)
+			req := b.graphql(body, "")
+			defer req.close()
+			errs <- req.do(i)
 		}()
 	}
 	for range n {
@@ -786,6 +792,45 @@ func processCPU(pids []int) time.Duration {
 		total += time.Duration(utime+stime) * 10 * time.Millisecond
 	}
 	return total
+}
+
+// listeners returns the processes that hold a listening TCP socket on
+// port: the server, and the workers that share its socket (uvicorn's). It
+// reads /proc (Linux), and finds none where it may not read another
+// process's descriptors.
+func listeners(port int) []int {
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(table)
+		for line := range strings.Lines(string(b)) {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			if _, hexPort, ok := strings.Cut(f[1], ":"); ok {
+				if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
+					inodes["socket:["+f[9]+"]"] = true
+				}
+			}
+		}
+	}
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, proc := range procs {
+		pid, err := strconv.Atoi(proc.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
 
 // selfCPU is the CPU time, user and system, this process has spent.
