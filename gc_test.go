@@ -2,8 +2,11 @@ package main
 
 import (
 	"math"
+	"path/filepath"
 	"runtime/debug"
 	"testing"
+
+	"authql/metrics/metricstest"
 )
 
 // TestTuneGC: the server's settings of the collector apply only where the
@@ -28,5 +31,32 @@ func TestTuneGC(t *testing.T) {
 		if percent, limit := restore(); percent != tc.wantPercent || limit != tc.wantLimit {
 			t.Errorf("env %v: GOGC %d, GOMEMLIMIT %d; want %d, %d", tc.env, percent, limit, tc.wantPercent, tc.wantLimit)
 		}
+	}
+}
+
+// TestServerGCSettings runs the program, as `go run .` does, and reads the
+// collector's settings from its metrics: the server's own unless the
+// environment gives Go's, which then win.
+func TestServerGCSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		env         []string
+		wantPercent float64
+		wantLimit   float64
+	}{
+		{"defaults", []string{"GOGC=", "GOMEMLIMIT="}, defaultGCPercent, defaultMemoryLimit},
+		{"environment", []string{"GOGC=150", "GOMEMLIMIT=1GiB"}, 150, 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			metricsAddr := freeAddr(t)
+			startBinary(t, filepath.Join(t.TempDir(), "authql.db"), append(tc.env, "METRICS_ADDR="+metricsAddr)...)
+			f := metricstest.Get(t, "http://"+metricsAddr+"/metrics")
+			if got := f.Values(t, "go_gc_gogc_percent")[""]; got != tc.wantPercent {
+				t.Errorf("go_gc_gogc_percent = %v; want %v", got, tc.wantPercent)
+			}
+			if got := f.Values(t, "go_gc_gomemlimit_bytes")[""]; got != tc.wantLimit {
+				t.Errorf("go_gc_gomemlimit_bytes = %v; want %v", got, tc.wantLimit)
+			}
+		})
 	}
 }
