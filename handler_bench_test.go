@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -20,8 +19,7 @@ import (
 // do.
 func BenchmarkHandler(b *testing.B) {
 	// The collector as the server sets it (gc.go).
-	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	defer func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) }()
+	restoreGC(b)
 	tuneGC(os.Getenv)
 	cfg := defaultConfig()
 	cfg.store.path = filepath.Join(b.TempDir(), "authql.db")

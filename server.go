@@ -28,8 +28,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if !isCommand(os.Args) {
-		tuneGC(os.Getenv) // the process's, so not in run, which tests call
+	if !isCommand(os.Args) && tuneGC(os.Getenv) { // the process's, so not in run, which tests call
+		go followLiveHeap(ctx)
 	}
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
