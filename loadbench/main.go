@@ -45,9 +45,9 @@
 // servers idle meanwhile, as the peer does during theirs), at the
 // concurrency (-c) of authql's me phase, and prints its requests/s, p50
 // and p99 and the ratio of authql's me requests/s to the peer's.
-// -peer-only measures the peer alone. The README's figure comes from
+// -peer-only measures the peer alone. The README's figures come from
 //
-//	go run ./loadbench -postgres=false -peer http://127.0.0.1:8000
+//	go run ./loadbench -peer http://127.0.0.1:8000
 //
 // loadbench/floor serves the peer's endpoints with constants: driven as a
 // peer, it gives the floor that Go's net/http and the kernel set under any
@@ -421,6 +421,10 @@ func newPeer(base string) (*peer, error) {
 			p.pids = listeners(port)
 		}
 	}
+	if len(p.pids) == 0 {
+		fmt.Printf("(no process of this machine found listening at %s that loadbench may read: "+
+			"the peer's CPU is not measured, nor its workers' share of the connections checked)\n", base)
+	}
 	token, err := p.b.login(url.Values{"username": {"johndoe"}, "password": {"secret"}}.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("FastAPI peer at %s: %w", base, err)
@@ -455,7 +459,9 @@ func (p *peer) balance(c int) {
 		drive(p.usersMe.do, c, 300*time.Millisecond)
 		var spent []time.Duration
 		for i, pid := range p.pids {
-			spent = append(spent, processCPU([]int{pid})-before[i])
+			if after := processCPU([]int{pid}); after >= 0 && before[i] >= 0 {
+				spent = append(spent, after-before[i])
+			}
 		}
 		slices.Sort(spent)
 		if len(spent) < 2 {
@@ -798,29 +804,34 @@ func (s stats) print(name string) {
 const rounds = 10
 
 // measureCPU runs f and adds to its stats the CPU time that the processes
-// pids (the servers) and this one (the load) spent meanwhile.
+// pids (the servers) and this one (the load) spent meanwhile; the servers'
+// stays unknown (0) if one of them could not be read.
 func measureCPU(pids []int, f func() stats) stats {
 	server0, load0 := processCPU(pids), selfCPU()
 	s := f()
-	s.serverCPU, s.loadCPU = processCPU(pids)-server0, selfCPU()-load0
+	server1 := processCPU(pids)
+	if server0 >= 0 && server1 >= 0 {
+		s.serverCPU = server1 - server0
+	}
+	s.loadCPU = selfCPU() - load0
 	return s
 }
 
 // processCPU is the CPU time, user and system, that the processes pids
 // have spent, from /proc/PID/stat (utime and stime, in the kernel's
-// USER_HZ ticks of 10ms); 0 if a process is gone.
+// USER_HZ ticks of 10ms); -1 if a process could not be read.
 func processCPU(pids []int) time.Duration {
 	var total time.Duration
 	for _, pid := range pids {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
-			return 0
+			return -1
 		}
 		// The fields after the command, which is in parentheses and may
 		// hold spaces: state is field 3, utime 14 and stime 15.
 		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 		if len(fields) < 13 {
-			return 0
+			return -1
 		}
 		utime, _ := strconv.ParseInt(fields[11], 10, 64)
 		stime, _ := strconv.ParseInt(fields[12], 10, 64)

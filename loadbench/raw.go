@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 )
@@ -69,22 +70,27 @@ func (r *rawRequest) do(worker int) error {
 		return fmt.Errorf("worker %d: at most %d", worker, maxWorkers)
 	}
 	i := worker % len(r.addrs)
-	c := r.conns[worker]
+	c, reused := r.conns[worker], true
 	if c == nil {
 		conn, err := net.DialTimeout("tcp", r.addrs[i], rawTimeout)
 		if err != nil {
 			return err
 		}
-		c = &rawConn{conn: conn, r: bufio.NewReaderSize(conn, 16<<10)}
+		c, reused = &rawConn{conn: conn, r: bufio.NewReaderSize(conn, 16<<10)}, false
 		r.conns[worker] = c
 	}
 	status, body, keep, err := c.roundTrip(r.reqs[i])
-	if err == nil {
-		err = r.check(status, body)
-	}
 	if err != nil || !keep {
 		c.conn.Close()
 		r.conns[worker] = nil
+	}
+	if errors.Is(err, errNoAnswer) && reused {
+		// The server closed the idle connection (uvicorn does after 5s,
+		// while the other phases run): once more, on a new one.
+		return r.do(worker)
+	}
+	if err == nil {
+		err = r.check(status, body)
 	}
 	return err
 }
@@ -106,17 +112,24 @@ type rawConn struct {
 	body []byte // the last answer's body, reused
 }
 
-var errUnframed = errors.New("an answer without Content-Length")
+var (
+	errUnframed = errors.New("an answer without Content-Length")
+	// errNoAnswer: the connection failed before a byte of the answer.
+	errNoAnswer = errors.New("no answer")
+)
 
 // roundTrip writes req and reads the answer's status and body, and whether
 // the connection stays open. The body is valid until the next roundTrip.
 func (c *rawConn) roundTrip(req []byte) (status int, body []byte, keep bool, err error) {
 	c.conn.SetDeadline(time.Now().Add(rawTimeout))
 	if _, err := c.conn.Write(req); err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
+		if len(line) == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", errNoAnswer, err)
+		}
 		return 0, nil, false, err
 	}
 	// HTTP/1.1 200 OK
