@@ -9,8 +9,9 @@ import (
 )
 
 // The garbage collector's settings of the server, unless the environment
-// sets Go's own GOGC or GOMEMLIMIT (a value Go cannot parse counts as set,
-// and Go then uses its default).
+// sets Go's own GOGC or GOMEMLIMIT. (A GOGC that Go cannot parse counts as
+// set, and Go then uses its default; a GOMEMLIMIT it cannot parse stops the
+// program before main.)
 //
 // authql's live heap is small, 1 to 3 MiB while it serves, so with Go's
 // default GOGC of 100 the collector runs every 4 MiB allocated: some 30
@@ -30,16 +31,21 @@ import (
 // verified-token cache, 4 MiB, and the session cache, 8 MiB) holds up to 44
 // MiB, and with the runtime's own memory that is past 40 MiB, where the
 // collector would run without end, up to half the CPUs. So the limit
-// follows the live heap (followLiveHeap): 40 MiB, or twice the live heap
-// and room for the runtime, whichever is larger.
+// follows what the program needs (followLiveHeap): 40 MiB, or twice the
+// live heap, the goroutine stacks and room for the rest of the runtime,
+// whichever is larger.
 const (
 	defaultGCPercent = 400
 	// minMemoryLimit is the limit while the live heap is small.
 	minMemoryLimit = 40 << 20
-	// runtimeMemory is room beside the heap for what else GOMEMLIMIT
-	// counts: goroutine stacks, the runtime's own structures, and memory
-	// not yet given back (8 MiB of an idle server's 10 MiB).
+	// runtimeMemory is room for what else GOMEMLIMIT counts beside the
+	// heap and the stacks: the runtime's own structures, and memory not
+	// yet given back (8 MiB of an idle server's 10 MiB).
 	runtimeMemory = 16 << 20
+	// followEvery and followWindow: the limit follows the smallest need of
+	// the last 2 seconds, sampled 8 times.
+	followEvery  = 250 * time.Millisecond
+	followWindow = 8
 )
 
 // tuneGC applies the server's settings of the garbage collector where
@@ -56,55 +62,52 @@ func tuneGC(getenv func(string) string) (limitSet bool) {
 	return false
 }
 
-// memoryLimitFor is the memory limit for a live heap of live bytes.
-func memoryLimitFor(live uint64) int64 {
-	return max(minMemoryLimit, 2*int64(live)+runtimeMemory)
+// memoryLimitFor is the memory limit for a program that needs need bytes:
+// its live heap twice over, and its goroutine stacks (heapNeed).
+func memoryLimitFor(need uint64) int64 {
+	return max(minMemoryLimit, int64(need)+runtimeMemory)
 }
 
-// followLiveHeap sets the memory limit for the live heap every second,
-// until ctx is done.
+// followLiveHeap sets the memory limit for what the program needs, every
+// followEvery, until ctx is done.
 func followLiveHeap(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(followEvery)
 	defer tick.Stop()
-	var w liveWindow
-	for {
+	followNeed(ctx, tick.C, heapNeed, debug.SetMemoryLimit)
+}
+
+// followNeed sets the limit by setLimit for the needs that need reads on
+// every tick, taking the smallest of the last followWindow: caches fill
+// over many seconds, while a collection that counted a burst's allocations
+// as live (see above) is followed within the window by one that did not,
+// and the limit must not follow the burst.
+func followNeed(ctx context.Context, ticks <-chan time.Time, need func() uint64, setLimit func(int64) int64) {
+	var window [followWindow]uint64
+	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			if limit, ok := w.observe(liveHeap()); ok {
-				debug.SetMemoryLimit(limit)
+		case <-ticks:
+			window[i%len(window)] = need()
+			if i >= len(window)-1 {
+				setLimit(memoryLimitFor(slices.Min(window[:])))
 			}
 		}
 	}
 }
 
-// liveWindow holds the live heaps of the last 10 seconds, and sets the
-// limit by the smallest: caches fill over many seconds, while a collection
-// that counted a burst's allocations as live (see above) is followed by
-// one that did not, and the limit must not follow the burst.
-type liveWindow struct {
-	samples [10]uint64
-	n       int
-}
-
-// observe adds a second's live heap and returns the memory limit for the
-// window, once it is full.
-func (w *liveWindow) observe(live uint64) (int64, bool) {
-	w.samples[w.n%len(w.samples)] = live
-	w.n++
-	if w.n < len(w.samples) {
-		return 0, false
+// heapNeed is what the program needs beside the runtime's own structures:
+// twice the heap that the last collection found live, so that it can
+// allocate as much again between collections, and the goroutine stacks,
+// which grow with connections.
+func heapNeed() uint64 {
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(samples)
+	var need uint64
+	for i, weight := range []uint64{2, 1} {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			need += weight * samples[i].Value.Uint64()
+		}
 	}
-	return memoryLimitFor(slices.Min(w.samples[:])), true
-}
-
-// liveHeap is the heap that the last collection found live, in bytes.
-func liveHeap() uint64 {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(sample)
-	if sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return sample[0].Value.Uint64()
+	return need
 }

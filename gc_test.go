@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 
 	"authql/metrics/metricstest"
 )
@@ -50,73 +52,90 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
-// TestLiveHeap: the live heap that the limit follows is the runtime's
-// count after a collection.
-func TestLiveHeap(t *testing.T) {
+// TestHeapNeed: the need that the limit follows is twice the runtime's live
+// heap after a collection, and the stacks.
+func TestHeapNeed(t *testing.T) {
 	const cached = 48 << 20 // past the 40 MiB limit, as full caches would be
 	held := make([][]byte, cached>>20)
 	for i := range held {
 		held[i] = make([]byte, 1<<20)
 	}
 	runtime.GC()
-	if got := liveHeap(); got < cached {
-		t.Errorf("live heap holding %d MiB = %d MiB", cached>>20, got>>20)
+	// The test process's own heap and stacks come on top, a few MiB.
+	if got := heapNeed(); got < 2*cached || got > 2*cached+16<<20 {
+		t.Errorf("need holding %d MiB = %d MiB; want %d MiB and the test's own", cached>>20, got>>20, 2*cached>>20)
 	}
 	runtime.KeepAlive(held)
 	held = nil
 	runtime.GC()
-	if got := liveHeap(); got >= cached {
-		t.Errorf("live heap once %d MiB are let go = %d MiB", cached>>20, got>>20)
+	if got := heapNeed(); got >= cached {
+		t.Errorf("need once %d MiB are let go = %d MiB", cached>>20, got>>20)
 	}
 }
 
-// TestLiveWindow: the limit follows a live heap that stays for 10 seconds,
-// such as caches filled by a flood of requests, not one collection's
-// burst; and comes back down once the heap has shrunk for 10 seconds.
-func TestLiveWindow(t *testing.T) {
-	var w liveWindow
-	for i := range 9 {
-		if limit, ok := w.observe(3 << 20); ok {
-			t.Fatalf("a limit after %d seconds: %d", i+1, limit)
-		}
+// TestFollowNeed: the limit follows a need that lasts the window, such as
+// caches filled by a flood of requests, not one collection's burst; and
+// comes back down once the need has shrunk.
+func TestFollowNeed(t *testing.T) {
+	const small, burst, full = 6 << 20, 60 << 20, 96 << 20
+	type tick struct {
+		need uint64
+		want int64 // the limit set on this tick; 0 for none
 	}
-	type step struct {
-		live uint64
-		want int64
+	var ticks []tick
+	for range followWindow - 1 {
+		ticks = append(ticks, tick{small, 0}) // the window is not full yet
 	}
-	steps := []step{
-		{3 << 20, minMemoryLimit},  // the window is full
-		{30 << 20, minMemoryLimit}, // a burst
-		{3 << 20, minMemoryLimit},
-	}
-	for range 9 { // caches filling, not yet for 10 seconds
-		steps = append(steps, step{48 << 20, minMemoryLimit})
-	}
-	steps = append(steps,
-		step{48 << 20, 2*(48<<20) + runtimeMemory}, // for 10 seconds now
-		step{3 << 20, minMemoryLimit},              // emptied: the smallest counts at once
+	ticks = append(ticks,
+		tick{small, minMemoryLimit},
+		tick{burst, minMemoryLimit}, // one collection's burst
+		tick{small, minMemoryLimit},
 	)
-	for i, s := range steps {
-		if got, ok := w.observe(s.live); !ok || got != s.want {
-			t.Errorf("step %d (%d MiB live): limit %d MiB, %v; want %d MiB", i, s.live>>20, got>>20, ok, s.want>>20)
+	for range followWindow - 1 {
+		ticks = append(ticks, tick{full, minMemoryLimit}) // caches filling
+	}
+	ticks = append(ticks,
+		tick{full, full + runtimeMemory}, // full for the whole window
+		tick{small, minMemoryLimit},      // emptied: the smallest counts at once
+	)
+
+	var got []int64
+	n := 0
+	tickc := make(chan time.Time) // unbuffered: a send waits for the last tick's work
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		followNeed(ctx, tickc,
+			func() uint64 { got = append(got, 0); n++; return ticks[n-1].need },
+			func(limit int64) int64 { got[len(got)-1] = limit; return 0 })
+	}()
+	for range ticks {
+		tickc <- time.Time{}
+	}
+	cancel()
+	<-done
+	for i, tk := range ticks {
+		if got[i] != tk.want {
+			t.Errorf("tick %d (need %d MiB): limit %d MiB; want %d MiB", i, tk.need>>20, got[i]>>20, tk.want>>20)
 		}
 	}
 }
 
-// TestMemoryLimitFor: 40 MiB while the heap is small, then twice the live
-// heap and room for the runtime.
+// TestMemoryLimitFor: 40 MiB while the need is small, then the need and
+// room for the runtime.
 func TestMemoryLimitFor(t *testing.T) {
 	for _, tc := range []struct {
-		live uint64
+		need uint64
 		want int64
 	}{
 		{0, minMemoryLimit},
-		{3 << 20, minMemoryLimit},
-		{12 << 20, minMemoryLimit},
-		{44 << 20, 88<<20 + runtimeMemory},
+		{6 << 20, minMemoryLimit},
+		{24 << 20, minMemoryLimit},
+		{96 << 20, 96<<20 + runtimeMemory},
 	} {
-		if got := memoryLimitFor(tc.live); got != tc.want {
-			t.Errorf("memoryLimitFor(%d MiB) = %d MiB; want %d MiB", tc.live>>20, got>>20, tc.want>>20)
+		if got := memoryLimitFor(tc.need); got != tc.want {
+			t.Errorf("memoryLimitFor(%d MiB) = %d MiB; want %d MiB", tc.need>>20, got>>20, tc.want>>20)
 		}
 	}
 }
